@@ -1,0 +1,218 @@
+"""The `allocator` command line: solve, check, generate, schema.
+
+An edge: parses arguments, calls the service functions, prints. Exit codes: 0 success,
+1 a check failed, 2 bad input (one line per problem, naming file, row, column and value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from allocator.baselines import BASELINES, run_baseline
+from allocator.check import check as check_allocation
+from allocator.errors import AllocatorError, InputIssue, InvalidInputError
+from allocator.formats import (
+    load_allocation,
+    load_portfolio,
+    write_allocation,
+    write_portfolio_csv,
+    write_portfolio_json,
+)
+from allocator.generate import generate as generate_portfolio
+from allocator.model import Allocation, Portfolio
+from allocator.report import Summary, summarize
+from allocator.solver import SolveOptions
+from allocator.solver import solve as solve_portfolio
+
+app = typer.Typer(
+    name="allocator",
+    help="Assign presales engineers to sales opportunities, and prove why.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+@contextmanager
+def _bad_input_exits() -> Iterator[None]:
+    """Turn the core's input errors into one line per problem and exit code 2."""
+    try:
+        yield
+    except InvalidInputError as error:
+        for line in error.lines():
+            errors.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except AllocatorError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@app.command()
+def solve(
+    portfolio: Annotated[Path, typer.Argument(help="CSV folder, .json or .xlsx portfolio.")],
+    out: Annotated[Path, typer.Option(help="Where to write the full result (JSON).")] = Path(
+        "allocation.json"
+    ),
+    time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds of search.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the search.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Search threads.")] = 2,
+    baseline: Annotated[
+        str | None, typer.Option(help=f"Run a baseline instead: {', '.join(BASELINES)}.")
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(help="Use every worker freely; faster, but not reproducible run to run."),
+    ] = False,
+) -> None:
+    """Allocate engineers to opportunities, print a summary, write the result as JSON."""
+    with _bad_input_exits():
+        loaded = load_portfolio(portfolio)
+        if baseline is not None:
+            if baseline not in BASELINES:
+                choices = ", ".join(BASELINES)
+                issue = InputIssue(
+                    "--baseline", "", f"unknown baseline; choose from {choices}", baseline
+                )
+                raise InvalidInputError([issue])
+            result = run_baseline(loaded, baseline)
+        else:
+            options = SolveOptions(
+                time_limit=time_limit, workers=workers, seed=seed, reproducible=not fast
+            )
+            result = solve_portfolio(loaded, options)
+        write_allocation(result, out)
+    _print_summary(summarize(loaded, result), loaded, result)
+    console.print(f"Full result written to {out}")
+
+
+@app.command()
+def check(
+    portfolio: Annotated[Path, typer.Argument(help="The portfolio the result was made for.")],
+    result: Annotated[Path, typer.Argument(help="A result JSON written by `allocator solve`.")],
+) -> None:
+    """Re-check a result against every hard rule and recompute its objective, without a solver.
+
+    Exits 0 when the result holds, 1 with the list of violations when not.
+    """
+    with _bad_input_exits():
+        loaded = load_portfolio(portfolio)
+        allocation = load_allocation(result)
+    report = check_allocation(loaded, allocation)
+    if report.ok:
+        console.print(
+            f"OK: {len(allocation.assignments)} assignments hold every hard rule; "
+            f"objective {report.objective:,.2f} recomputed."
+        )
+        return
+    for violation in report.violations:
+        console.print(f"violation: {violation}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(report.violations)} violations.")
+    raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command()
+def generate(
+    engineers: Annotated[int, typer.Option(min=1, max=100_000, help="Number of engineers.")],
+    opportunities: Annotated[
+        int, typer.Option(min=1, max=500_000, help="Number of opportunities.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder (CSV) or .json file to write.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    horizon_weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks planned.")] = 2,
+    name: Annotated[str, typer.Option(help="Portfolio name (default: derived).")] = "",
+) -> None:
+    """Write a synthetic portfolio with the structure of the bundled sample."""
+    portfolio = generate_portfolio(engineers, opportunities, seed=seed, horizon_weeks=horizon_weeks)
+    if name:
+        portfolio = portfolio.model_copy(update={"name": name})
+    if out.suffix.lower() == ".json":
+        write_portfolio_json(portfolio, out)
+    else:
+        write_portfolio_csv(portfolio, out)
+    console.print(
+        f"Wrote {len(portfolio.engineers)} engineers, {len(portfolio.opportunities)} "
+        f"opportunities, {len(portfolio.demands)} demands to {out}"
+    )
+
+
+@app.command()
+def schema(
+    out: Annotated[Path, typer.Option(help="File to write.")] = Path("docs/portfolio.schema.json"),
+) -> None:
+    """Write the JSON Schema of a portfolio document and of a result."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(Portfolio.model_json_schema(), indent=2) + "\n")
+    result_path = out.with_name("allocation.schema.json")
+    result_path.write_text(json.dumps(Allocation.model_json_schema(), indent=2) + "\n")
+    console.print(f"Wrote {out} and {result_path}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _print_summary(summary: Summary, portfolio: Portfolio, result: Allocation) -> None:
+    def fmt(value: float | None, pattern: Callable[[float], str]) -> str:
+        return "-" if value is None else pattern(value)
+
+    head = Table(title=f"Allocation of {portfolio.name or 'portfolio'}", show_header=False)
+    head.add_row("Status", summary.status)
+    head.add_row("Method", f"{result.solver.name} {result.solver.version}".strip())
+    head.add_row("Objective (points)", fmt(summary.objective, lambda v: f"{v:,.2f}"))
+    head.add_row("Best bound (points)", fmt(summary.best_bound, lambda v: f"{v:,.2f}"))
+    head.add_row("Gap", fmt(summary.gap, lambda v: f"{100 * v:.3f} %"))
+    share = summary.expected_value_covered / max(1.0, summary.expected_value_requested)
+    head.add_row(
+        "Expected value covered",
+        f"{summary.expected_value_covered:,.0f} of {summary.expected_value_requested:,.0f} "
+        f"({100 * share:.1f} %)",
+    )
+    head.add_row("Assignments", str(summary.assignments))
+    seconds = result.timings
+    head.add_row(
+        "Time (s)",
+        f"compile {seconds.compile_seconds:.2f}, build {seconds.build_seconds:.2f}, "
+        f"solve {seconds.solve_seconds:.2f}",
+    )
+    console.print(head)
+    if summary.message:
+        console.print(summary.message, markup=False, highlight=False)
+
+    terms = Table(title="Objective terms (points)")
+    terms.add_column("Term")
+    terms.add_column("Points", justify="right")
+    for name, value in summary.terms.items():
+        terms.add_row(name, f"{value:,.2f}")
+    if summary.terms:
+        console.print(terms)
+
+    tiers = Table(title="Opportunities staffed by customer tier")
+    for column in ("Tier", "Staffed", "Asking", "Share"):
+        tiers.add_column(column, justify="right" if column != "Tier" else "left")
+    for tier, (staffed, total) in summary.staffed_by_tier.items():
+        tiers.add_row(tier, str(staffed), str(total), f"{100 * staffed / max(1, total):.0f} %")
+    console.print(tiers)
+
+    regions = Table(title="Utilization by region (presales hours over the horizon)")
+    for column in ("Region", "Assigned h", "Available h", "Utilization"):
+        regions.add_column(column, justify="right" if column != "Region" else "left")
+    for region, (assigned, available) in summary.utilization_by_region.items():
+        regions.add_row(
+            region,
+            f"{assigned:,.0f}",
+            f"{available:,.0f}",
+            f"{100 * assigned / max(1e-9, available):.0f} %",
+        )
+    console.print(regions)

@@ -1,0 +1,154 @@
+"""The rules of an allocation, each with a stable human label, declared hard or soft here.
+
+This is where a newcomer looks first: every hard rule and every objective term is listed below
+with the words reports use for it. The solver (`solver.py`) encodes them for CP-SAT, the checker
+(`check.py`) re-checks them without a solver, and explanations (`explain.py`) name them.
+
+Pure domain: imports only `model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allocator.model import Demand, Engineer, Forbid, Opportunity, Portfolio
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: `key` is stable (tests, JSON), `label` is what people read."""
+
+    key: str
+    label: str
+    hard: bool
+    description: str
+
+
+HARD_RULES = (
+    Rule(
+        "single_engineer",
+        "Demand served twice",
+        True,
+        "A demand is served by at most one engineer.",
+    ),
+    Rule(
+        "proficiency",
+        "Proficiency below minimum",
+        True,
+        "The engineer's proficiency in the demand's skill is at least the demand's minimum.",
+    ),
+    Rule(
+        "capacity",
+        "Engineer over capacity",
+        True,
+        "In every week, hours assigned never exceed capacity - committed hours - time off.",
+    ),
+    Rule(
+        "one_role_per_opportunity",
+        "Two roles on one opportunity",
+        True,
+        "An engineer serves at most one demand of any opportunity.",
+    ),
+    Rule(
+        "opportunity_limit",
+        "Too many opportunities",
+        True,
+        "An engineer works on at most policy.max_opportunities_per_engineer opportunities.",
+    ),
+    Rule("pin", "Pin not honoured", True, "Every pin holds."),
+    Rule("forbid", "Forbidden assignment", True, "No forbidden assignment is made."),
+    Rule(
+        "team_completeness",
+        "Half-staffed team",
+        True,
+        "An opportunity has all its required demands staffed or none of them.",
+    ),
+    Rule(
+        "optional_needs_team",
+        "Optional role without team",
+        True,
+        "Optional demands are staffed only on staffed opportunities.",
+    ),
+)
+
+SOFT_TERMS = (
+    Rule(
+        "expected_value",
+        "Expected value covered",
+        False,
+        "value x win probability x tier factor / value_unit x value_weight, "
+        "per staffed opportunity.",
+    ),
+    Rule(
+        "skill_fit",
+        "Skill fit",
+        False,
+        "skill_fit_weight per proficiency level above the minimum, plus industry_fit_weight "
+        "when the engineer knows the opportunity's industry, per assignment.",
+    ),
+    Rule(
+        "region_match",
+        "Cross-region travel",
+        False,
+        "minus travel_penalty per assignment outside the engineer's home region.",
+    ),
+    Rule(
+        "continuity",
+        "Continuity with the previous run",
+        False,
+        "minus continuity_penalty per previous assignment not kept.",
+    ),
+    Rule(
+        "load_balance",
+        "Load above target",
+        False,
+        "minus load_penalty per hour above utilization_target x (capacity - time off), "
+        "per engineer and week; committed hours count as load.",
+    ),
+)
+
+RULES = {rule.key: rule for rule in HARD_RULES + SOFT_TERMS}
+
+
+def forbids_pair(forbid: Forbid, engineer_id: str, demand: Demand) -> bool:
+    """Whether `forbid` rules out `engineer_id` serving `demand`."""
+    return (
+        forbid.engineer_id == engineer_id
+        and forbid.opportunity_id == demand.opportunity_id
+        and forbid.demand_id in ("", demand.id)
+    )
+
+
+def pair_ineligibility(
+    portfolio: Portfolio, engineer: Engineer, demand: Demand
+) -> tuple[str, str] | None:
+    """Why `engineer` can never serve `demand` on its own, as (rule key, words), or None.
+
+    Only rules that concern the pair alone: proficiency, capacity in a week, forbids.
+    """
+    level = engineer.skills.get(demand.skill, 0)
+    if level < demand.min_proficiency:
+        have = f"has {demand.skill} at level {level}" if level else f"lacks {demand.skill}"
+        return (
+            "proficiency",
+            f"{engineer.id} {have}; {demand.id} needs level {demand.min_proficiency}",
+        )
+    for forbid in portfolio.forbids:
+        if forbids_pair(forbid, engineer.id, demand):
+            why = f" ({forbid.reason})" if forbid.reason else ""
+            return "forbid", f"{forbid.label()}{why}"
+    for week in demand.weeks(portfolio.horizon_weeks):
+        free = engineer.available_hours(week)
+        if demand.hours > free:
+            off = engineer.time_off.get(week, 0.0)
+            cause = f", {off:g} h off" if off else ""
+            return (
+                "capacity",
+                f"{engineer.id} has {free:g} h free in week {week}{cause}; "
+                f"{demand.id} needs {demand.hours:g} h",
+            )
+    return None
+
+
+def is_cross_region(engineer: Engineer, opportunity: Opportunity) -> bool:
+    return engineer.region != opportunity.region

@@ -19,16 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from allocator.compiled import CompiledProblem, IntArray, compile_portfolio, evaluate
+from allocator.heuristics import greedy_selection
 from allocator.model import Allocation, Portfolio, SolverInfo, SolveStatus, Timings
-from allocator.solver import (
-    CompiledProblem,
-    CoreSolution,
-    IntArray,
-    compile_portfolio,
-    evaluate,
-    greedy_selection,
-    to_allocation,
-)
+from allocator.solver import CoreSolution, to_allocation
 
 Orders = tuple[IntArray | None, IntArray | None]
 """(opportunity order, pair preference): None means the value-density default."""

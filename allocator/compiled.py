@@ -1,0 +1,385 @@
+"""The allocation problem as arrays: sparse candidate pairs, hours and scores.
+
+`compile_portfolio` turns the domain into a `CompiledProblem`: only eligible (engineer,
+demand) pairs, with NumPy arrays of hours and scores, built with NumPy/pandas and no Python
+loop over all engineers x demands. `CompiledProblem` also accepts pair-specific hours and
+scores, so a plain generalized assignment problem runs through the same core (`gap.py`).
+`evaluate`, `staffed_opportunities` and `is_feasible` read a selection of pairs exactly.
+
+Imports the domain (`model`) only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from allocator.model import HOUR_SCALE, POINT_SCALE, Portfolio
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class PinGroup:
+    """One pin: exactly one of `pairs` is chosen. `pairs` is empty when no pair can honour it."""
+
+    label: str
+    pairs: IntArray
+
+
+@dataclass(frozen=True)
+class CompiledProblem:
+    """The allocation problem as arrays. Hours in 1/100 h, scores in 1/100 point.
+
+    Indices: engineers e < n_engineers, demands d, opportunities o, weeks w < n_weeks, pairs p.
+    """
+
+    engineer_ids: Sequence[str]
+    demand_ids: Sequence[str]
+    opportunity_ids: Sequence[str]
+    n_weeks: int
+    demand_opportunity: IntArray
+    """(D,) opportunity of each demand."""
+    demand_required: BoolArray
+    """(D,) required demands form the team; optional ones are staffed only with it."""
+    demand_active: BoolArray
+    """(D, W) weeks each demand is active in."""
+    opportunity_value: IntArray
+    """(O,) objective reward when the opportunity is staffed."""
+    opportunity_must_staff: BoolArray
+    """(O,) opportunities that must be staffed (every GAP job; never in a portfolio)."""
+    engineer_available: IntArray
+    """(E, W) hours free for presales."""
+    engineer_load_slack: IntArray
+    """(E, W) hours of assignments allowed before load counts as above target (may be < 0)."""
+    engineer_max_assignments: IntArray
+    """(E,) at most this many demands (= opportunities) per engineer."""
+    pair_engineer: IntArray
+    pair_demand: IntArray
+    pair_hours: IntArray
+    """(P,) hours per active week when the pair is chosen."""
+    pair_fit: IntArray
+    """(P,) skill-fit score of the pair (>= 0 in portfolios; any sign for GAP costs)."""
+    pair_travel: IntArray
+    """(P,) travel penalty of the pair (<= 0)."""
+    pins: tuple[PinGroup, ...] = ()
+    previous_pairs: tuple[IntArray, ...] = ()
+    """One entry per previous assignment: the pairs that keep it (at most one can be chosen)."""
+    continuity_weight: int = 0
+    """Objective loss per previous assignment not kept."""
+    load_weight: int = 0
+    """Objective loss per 1/100 h above target (per engineer-week)."""
+    pair_forbidden_label: dict[int, str] = field(default_factory=dict)
+    """Pairs kept only so that infeasibility can be explained: forbidden pairs -> forbid label."""
+
+    @property
+    def n_engineers(self) -> int:
+        return len(self.engineer_ids)
+
+    @property
+    def n_demands(self) -> int:
+        return len(self.demand_ids)
+
+    @property
+    def n_opportunities(self) -> int:
+        return len(self.opportunity_ids)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_engineer)
+
+    @property
+    def pair_opportunity(self) -> IntArray:
+        return self.demand_opportunity[self.pair_demand]
+
+    @property
+    def pair_score(self) -> IntArray:
+        return self.pair_fit + self.pair_travel
+
+
+# ---------------------------------------------------------------------------------------------
+# Compile
+
+
+def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
+    """The portfolio as sparse candidate pairs; ineligible pairs get no variable.
+
+    >>> from allocator.model import Portfolio
+    >>> compile_portfolio(Portfolio()).n_pairs
+    0
+    """
+    policy = portfolio.policy
+    weeks = portfolio.horizon_weeks
+    engineers = portfolio.engineers
+    opportunities = portfolio.opportunities
+    demands = portfolio.demands
+    n_e, n_d, n_o = len(engineers), len(demands), len(opportunities)
+
+    engineer_index = {e.id: i for i, e in enumerate(engineers)}
+    opportunity_index = {o.id: i for i, o in enumerate(opportunities)}
+    demand_index = {d.id: i for i, d in enumerate(demands)}
+
+    # Per engineer and week: hours free, and hours before load counts as above target.
+    capacity = np.array([e.capacity_hours for e in engineers], dtype=float).reshape(n_e, 1)
+    committed = np.array([e.committed_hours for e in engineers], dtype=float).reshape(n_e, 1)
+    off = np.zeros((n_e, weeks))
+    for i, engineer in enumerate(engineers):
+        for week, hours in engineer.time_off.items():
+            off[i, week - 1] = hours
+    available = np.round(np.maximum(0.0, capacity - committed - off) * HOUR_SCALE).astype(np.int64)
+    working = np.round(np.maximum(0.0, capacity - off) * HOUR_SCALE).astype(np.int64)
+    target = np.floor(policy.utilization_target * working + 1e-9).astype(np.int64)
+    load_slack = target - np.round(committed * HOUR_SCALE).astype(np.int64)
+
+    # Per demand.
+    d_opp = np.array([opportunity_index[d.opportunity_id] for d in demands], dtype=np.int64)
+    d_required = np.array([d.required for d in demands], dtype=bool)
+    d_hours = np.array([round(d.hours * HOUR_SCALE) for d in demands], dtype=np.int64)
+    d_min = np.array([d.min_proficiency for d in demands], dtype=np.int64)
+    d_start = np.array([d.start_week for d in demands], dtype=np.int64)
+    d_end = np.array([weeks if d.end_week is None else d.end_week for d in demands], dtype=np.int64)
+    week_numbers = np.arange(1, weeks + 1)
+    d_active = (week_numbers >= d_start[:, None]) & (week_numbers <= d_end[:, None])
+
+    # Per opportunity: expected value in 1/100 point.
+    o_value = np.array([o.value for o in opportunities], dtype=float)
+    o_prob = np.array([o.win_probability for o in opportunities], dtype=float)
+    o_tier = np.array([policy.tier_factors[o.tier] for o in opportunities], dtype=float)
+    o_points = np.round(
+        o_value * o_prob * o_tier * policy.value_weight * POINT_SCALE / policy.value_unit
+    ).astype(np.int64)
+
+    # Candidate pairs: engineers x demands joined on skill, filtered by proficiency.
+    skill_rows = [(i, s, lvl) for i, e in enumerate(engineers) for s, lvl in e.skills.items()]
+    engineer_skills = pd.DataFrame(skill_rows, columns=["e", "skill", "level"])
+    demand_frame = pd.DataFrame(
+        {"d": np.arange(n_d), "skill": [d.skill for d in demands], "min": d_min}
+    )
+    pairs = demand_frame.merge(engineer_skills, on="skill", how="inner", sort=False)
+    pairs = pairs[pairs["level"] >= pairs["min"]]
+    p_e = pairs["e"].to_numpy(np.int64)
+    p_d = pairs["d"].to_numpy(np.int64)
+    p_level = pairs["level"].to_numpy(np.int64)
+    p_min = pairs["min"].to_numpy(np.int64)
+
+    # Capacity: the pair must fit into every active week on its own.
+    if len(p_e):
+        free_when_active = np.where(d_active[p_d], available[p_e], np.iinfo(np.int64).max)
+        fits = d_hours[p_d] <= free_when_active.min(axis=1)
+    else:
+        fits = np.zeros(0, dtype=bool)
+
+    # Forbids: flagged, not dropped, so that a pin that needs one can be explained.
+    forbidden_label: dict[int, str] = {}
+    forbidden_keys: dict[int, str] = {}
+    demands_of: dict[int, list[int]] = {}
+    for d_i, o_i in enumerate(d_opp.tolist()):
+        demands_of.setdefault(o_i, []).append(d_i)
+    for forbid in portfolio.forbids:
+        e_i = engineer_index[forbid.engineer_id]
+        targets = (
+            [demand_index[forbid.demand_id]]
+            if forbid.demand_id
+            else demands_of.get(opportunity_index[forbid.opportunity_id], [])
+        )
+        for d_i in targets:
+            forbidden_keys.setdefault(e_i * n_d + d_i, forbid.label())
+    keys = p_e * n_d + p_d
+    forbidden = (
+        np.isin(keys, np.fromiter(forbidden_keys, dtype=np.int64, count=len(forbidden_keys)))
+        if forbidden_keys
+        else np.zeros(len(keys), dtype=bool)
+    )
+
+    # Opportunities whose every required demand has an allowed candidate can be staffed.
+    allowed = fits & ~forbidden
+    covered = np.zeros(n_d, dtype=bool)
+    covered[p_d[allowed]] = True
+    blocked = np.zeros(n_o, dtype=bool)
+    np.logical_or.at(blocked, d_opp, d_required & ~covered)
+    pinned_opps = {opportunity_index[pin.opportunity_id] for pin in portfolio.pins}
+    keep_opp = ~blocked
+    keep_opp[list(pinned_opps)] = True
+    # Pairs of pinned opportunities stay even when forbidden, so conflicts can be named.
+    pinned_pair = (
+        np.isin(d_opp[p_d], np.fromiter(pinned_opps, dtype=np.int64))
+        if pinned_opps
+        else (np.zeros(len(p_e), dtype=bool))
+    )
+    keep = fits & keep_opp[d_opp[p_d]] & (~forbidden | pinned_pair)
+    p_e, p_d, p_level, p_min, forbidden = (
+        p_e[keep],
+        p_d[keep],
+        p_level[keep],
+        p_min[keep],
+        forbidden[keep],
+    )
+
+    # Scores: skill fit (levels above minimum, industry known) and travel.
+    industry_rows = [(i, ind) for i, e in enumerate(engineers) for ind in e.industries]
+    industry_keys = {f"{i}\x1f{ind}" for i, ind in industry_rows}
+    o_industry = np.array([o.industry for o in opportunities], dtype=object)
+    o_region = np.array([o.region for o in opportunities], dtype=object)
+    e_region = np.array([e.region for e in engineers], dtype=object)
+    pair_opp = d_opp[p_d]
+    knows = np.fromiter(
+        (
+            f"{e}\x1f{ind}" in industry_keys
+            for e, ind in zip(p_e.tolist(), o_industry[pair_opp], strict=True)
+        ),
+        dtype=bool,
+        count=len(p_e),
+    )
+    fit = POINT_SCALE * (
+        policy.skill_fit_weight * (p_level - p_min) + policy.industry_fit_weight * knows
+    )
+    travel = -POINT_SCALE * policy.travel_penalty * (e_region[p_e] != o_region[pair_opp])
+
+    pair_keys = p_e * n_d + p_d
+    pair_of_key = {int(k): i for i, k in enumerate(pair_keys.tolist())}
+    forbidden_label = {
+        i: forbidden_keys[int(pair_keys[i])] for i in np.flatnonzero(forbidden).tolist()
+    }
+
+    pins = []
+    for pin in portfolio.pins:
+        e_i = engineer_index[pin.engineer_id]
+        targets = (
+            [demand_index[pin.demand_id]]
+            if pin.demand_id
+            else demands_of.get(opportunity_index[pin.opportunity_id], [])
+        )
+        members = [
+            pair_of_key[e_i * n_d + d_i] for d_i in targets if e_i * n_d + d_i in pair_of_key
+        ]
+        pins.append(PinGroup(pin.label(), np.array(members, dtype=np.int64)))
+
+    previous: dict[tuple[str, str, str], IntArray] = {}
+    for record in portfolio.previous:
+        e_i = engineer_index[record.engineer_id]
+        targets = (
+            [demand_index[record.demand_id]]
+            if record.demand_id
+            else demands_of.get(opportunity_index[record.opportunity_id], [])
+        )
+        members = [
+            pair_of_key[e_i * n_d + d_i] for d_i in targets if e_i * n_d + d_i in pair_of_key
+        ]
+        key = (record.engineer_id, record.opportunity_id, record.demand_id)
+        previous.setdefault(key, np.array(members, dtype=np.int64))
+
+    return CompiledProblem(
+        engineer_ids=[e.id for e in engineers],
+        demand_ids=[d.id for d in demands],
+        opportunity_ids=[o.id for o in opportunities],
+        n_weeks=weeks,
+        demand_opportunity=d_opp,
+        demand_required=d_required,
+        demand_active=d_active,
+        opportunity_value=o_points,
+        opportunity_must_staff=np.zeros(n_o, dtype=bool),
+        engineer_available=available,
+        engineer_load_slack=load_slack,
+        engineer_max_assignments=np.full(
+            n_e, policy.max_opportunities_per_engineer, dtype=np.int64
+        ),
+        pair_engineer=p_e,
+        pair_demand=p_d,
+        pair_hours=d_hours[p_d],
+        pair_fit=fit.astype(np.int64),
+        pair_travel=travel.astype(np.int64),
+        pins=tuple(pins),
+        previous_pairs=tuple(previous.values()),
+        continuity_weight=POINT_SCALE * policy.continuity_penalty,
+        load_weight=policy.load_penalty * POINT_SCALE // HOUR_SCALE,
+        pair_forbidden_label=forbidden_label,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a selection of pairs: terms, staffed opportunities, feasibility (exact, no solver).
+
+
+def evaluate(problem: CompiledProblem, chosen: BoolArray) -> dict[str, int]:
+    """Each objective term of a selection of pairs, in 1/100 point."""
+    staffed = staffed_opportunities(problem, chosen)
+    load = np.zeros((problem.n_engineers, problem.n_weeks), dtype=np.int64)
+    idx = np.flatnonzero(chosen)
+    hours = problem.pair_hours[idx, None] * problem.demand_active[problem.pair_demand[idx]]
+    np.add.at(load, problem.pair_engineer[idx], hours)
+    over = np.maximum(0, load - problem.engineer_load_slack)
+    # Above-target hours that exist without any assignment (committed hours alone) are not
+    # something a run can change; they are counted all the same, as the checker does.
+    kept = sum(int(chosen[pairs].sum()) for pairs in problem.previous_pairs)
+    return {
+        "expected_value": int(problem.opportunity_value[staffed].sum()),
+        "skill_fit": int(problem.pair_fit[idx].sum()),
+        "region_match": int(problem.pair_travel[idx].sum()),
+        "continuity": -problem.continuity_weight * (len(problem.previous_pairs) - kept),
+        "load_balance": -problem.load_weight * int(over.sum()),
+    }
+
+
+def staffed_opportunities(problem: CompiledProblem, chosen: BoolArray) -> BoolArray:
+    """(O,) opportunities whose every required demand is served by a chosen pair."""
+    served = np.zeros(problem.n_demands, dtype=bool)
+    served[problem.pair_demand[chosen]] = True
+    missing = np.zeros(problem.n_opportunities, dtype=bool)
+    np.logical_or.at(missing, problem.demand_opportunity, problem.demand_required & ~served)
+    has_required = np.zeros(problem.n_opportunities, dtype=bool)
+    has_required[problem.demand_opportunity[problem.demand_required]] = True
+    return has_required & ~missing
+
+
+def is_feasible(problem: CompiledProblem, chosen: BoolArray) -> bool:
+    """Whether a selection of pairs keeps every hard rule (vectorised; used to vet hints)."""
+    idx = np.flatnonzero(chosen)
+    e, d = problem.pair_engineer[idx], problem.pair_demand[idx]
+    o = problem.demand_opportunity[d]
+    served = np.bincount(d, minlength=problem.n_demands)
+    if (served > 1).any():
+        return False
+    per_engineer_opp = np.unique(e * max(1, problem.n_opportunities) + o, return_counts=True)[1]
+    if (per_engineer_opp > 1).any():
+        return False
+    if (np.bincount(e, minlength=problem.n_engineers) > problem.engineer_max_assignments).any():
+        return False
+    load = np.zeros((problem.n_engineers, problem.n_weeks), dtype=np.int64)
+    np.add.at(load, e, problem.pair_hours[idx, None] * problem.demand_active[d])
+    if (load > problem.engineer_available).any():
+        return False
+    required = np.bincount(
+        problem.demand_opportunity, problem.demand_required, minlength=problem.n_opportunities
+    )
+    staffed_required = np.bincount(
+        problem.demand_opportunity,
+        (served > 0) & problem.demand_required,
+        minlength=problem.n_opportunities,
+    )
+    complete = (staffed_required == required) & (required > 0)
+    if ((staffed_required > 0) & ~complete).any():
+        return False
+    optional_served = np.bincount(
+        problem.demand_opportunity,
+        (served > 0) & ~problem.demand_required,
+        minlength=problem.n_opportunities,
+    )
+    if ((optional_served > 0) & ~complete).any():
+        return False
+    if (problem.opportunity_must_staff & ~complete).any():
+        return False
+    if any(int(chosen[pin.pairs].sum()) != 1 for pin in problem.pins):
+        return False
+    return not any(chosen[p] for p in problem.pair_forbidden_label)
+
+
+def group_indices(keys: IntArray, size: int) -> list[IntArray]:
+    """Indices of `keys` grouped by value 0..size-1."""
+    order = np.argsort(keys, kind="stable")
+    starts = np.searchsorted(keys[order], np.arange(size + 1))
+    return [order[starts[i] : starts[i + 1]] for i in range(size)]

@@ -156,9 +156,19 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
 
     # Candidate pairs: engineers x demands joined on skill, filtered by proficiency.
     skill_rows = [(i, s, lvl) for i, e in enumerate(engineers) for s, lvl in e.skills.items()]
-    engineer_skills = pd.DataFrame(skill_rows, columns=["e", "skill", "level"])
+    engineer_skills = pd.DataFrame(
+        {
+            "e": pd.Series([r[0] for r in skill_rows], dtype=np.int64),
+            "skill": pd.Series([r[1] for r in skill_rows], dtype=object),
+            "level": pd.Series([r[2] for r in skill_rows], dtype=np.int64),
+        }
+    )
     demand_frame = pd.DataFrame(
-        {"d": np.arange(n_d), "skill": [d.skill for d in demands], "min": d_min}
+        {
+            "d": np.arange(n_d, dtype=np.int64),
+            "skill": pd.Series([d.skill for d in demands], dtype=object),
+            "min": d_min,
+        }
     )
     pairs = demand_frame.merge(engineer_skills, on="skill", how="inner", sort=False)
     pairs = pairs[pairs["level"] >= pairs["min"]]

@@ -25,6 +25,7 @@ An Excel workbook holds the same tables as sheets named like the files (without 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,27 @@ def _csv_tables(folder: Path) -> dict[str, Table | dict[str, Any]]:
 
 
 def _read_csv(path: Path) -> Table:
+    # Blank lines are kept (and skipped later) so that row numbers match the file's lines; with
+    # index_col=False a row longer than the header is an error, not a shift of every column.
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                skip_blank_lines=False,
+                index_col=False,
+            )
     except pd.errors.EmptyDataError:
         return []
+    except pd.errors.ParserWarning:
+        message = "cannot be read: a row has more values than the header has columns"
+        raise InvalidInputError([InputIssue(path.name, "", message)]) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
-        raise InvalidInputError([InputIssue(path.name, "", f"cannot be read: {error}")]) from None
+        message = f"cannot be read: {str(error).strip()}"
+        raise InvalidInputError([InputIssue(path.name, "", message)]) from None
     return _rows(frame)
 
 
@@ -239,17 +255,22 @@ def _templates(
     roles. Returns the templates and, per template, the row numbers of its roles."""
     templates: dict[str, dict[str, Any]] = {}
     rows_by_stage: dict[str, list[int]] = {}
+    for column in rows[0] if rows else ():
+        if column != "stage" and column not in TemplateRole.model_fields:
+            expected = ", ".join(TEMPLATE_COLUMNS)
+            issues.append(InputIssue(where, column, f"unknown column; expected some of {expected}"))
     for index, row in enumerate(rows):
+        if not any(v.strip() for v in row.values()):
+            continue  # Blank line.
         stage = row.get("stage", "").strip()
         if not stage:
             issues.append(InputIssue(f"{where} row {index + 2}", "stage", "is required"))
             continue
         template = templates.setdefault(stage, {"stage": stage, "roles": []})
         rows_by_stage.setdefault(stage, [])
-        role = {k: v.strip() for k, v in row.items() if k != "stage" and v.strip()}
-        unknown = [k for k in role if k not in TemplateRole.model_fields]
-        for column in unknown:
-            issues.append(InputIssue(f"{where} row {index + 2}", column, "unknown column"))
+        role = {
+            k: v.strip() for k, v in row.items() if k in TemplateRole.model_fields and v.strip()
+        }
         if role.get("skill"):
             template["roles"].append(role)
             rows_by_stage[stage].append(index + 2)

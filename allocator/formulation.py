@@ -49,6 +49,8 @@ class Formulation:
     offset: int = 0
     staffed_var: dict[int, int] = field(default_factory=dict)
     over_vars: list[int] = field(default_factory=list)
+    over_cell: list[tuple[int, int]] = field(default_factory=list)
+    """(engineer, week) of each `over` variable."""
     pin_literals: list[int] = field(default_factory=list)
     forbid_literals: dict[str, int] = field(default_factory=dict)
     required_literals: dict[int, int] = field(default_factory=dict)
@@ -84,6 +86,14 @@ class Formulation:
         values = dict(enumerate(chosen.astype(np.int64).tolist()))
         staffed = staffed_opportunities(problem, chosen)
         values.update({var: int(staffed[o]) for o, var in self.staffed_var.items()})
+        if self.over_vars:
+            idx = np.flatnonzero(chosen)
+            load = np.zeros((problem.n_engineers, problem.n_weeks), dtype=np.int64)
+            hours = problem.pair_hours[idx, None] * problem.demand_active[problem.pair_demand[idx]]
+            np.add.at(load, problem.pair_engineer[idx], hours)
+            over = np.maximum(0, load - problem.engineer_load_slack)
+            for var, (e, w) in zip(self.over_vars, self.over_cell, strict=True):
+                values[var] = min(int(over[e, w]), self.upper[var])
         return values
 
 
@@ -180,6 +190,7 @@ def _engineer_rows(f: Formulation, problem: CompiledProblem, diagnose: bool, nam
                 over = f.new_var(0, min(total, cap) - slack, label)
                 f.add_row([*in_week.tolist(), over], [*h.tolist(), -1], -INT_INFINITY, slack)
                 f.over_vars.append(over)
+                f.over_cell.append((e, w))
     f.objective.update({p: int(v) for p, v in enumerate(load_score.tolist()) if v})
 
 

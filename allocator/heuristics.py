@@ -11,6 +11,7 @@ from allocator.compiled import (
     BoolArray,
     CompiledProblem,
     IntArray,
+    is_feasible,
     staffed_opportunities,
 )
 
@@ -100,12 +101,22 @@ def greedy_selection(
     for d in np.argsort([len(c) for c in candidates], kind="stable").tolist():
         demands_by_opp[d_opp[d]].append(d)
 
+    # Opportunities with pinned roles first: their teams are completed around the pins.
+    pinned = np.zeros(problem.n_opportunities, dtype=bool)
+    pinned[problem.demand_opportunity[served]] = True
+    opportunity_order = np.concatenate(
+        [
+            opportunity_order[pinned[opportunity_order]],
+            opportunity_order[~pinned[opportunity_order]],
+        ]
+    )
     for o in opportunity_order.tolist():
         roles = demands_by_opp[o]
         required = [d for d in roles if problem.demand_required[d]]
         if not required:
             continue
-        already = [d for d in required if served[d]]
+        # Roles placed by pins: the team must be completed around them.
+        already = [d for d in roles if served[d]]
         if (
             problem.opportunity_value[o] <= 0
             and not must[o]
@@ -147,4 +158,4 @@ def greedy_selection(
                 take(pick)
     if must.any() and not staffed_opportunities(problem, chosen)[must].all():
         return None
-    return chosen
+    return chosen if is_feasible(problem, chosen) else None

@@ -413,7 +413,8 @@ def split_location(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], s
         cut = 1
     else:
         cut = 0
-    record, rest = loc[:cut], loc[cut:]
+    record = loc[:cut]
+    rest = [part for part in loc[cut:] if part != "[key]"]  # Pydantic marks a bad dict key.
     field = "".join(str(part) if i == 0 else f"[{part}]" for i, part in enumerate(rest))
     return record, field
 
@@ -439,9 +440,14 @@ def _plain_number(value: Any) -> Any:
 
 def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:
     """Fill what may be left out: demands from stage templates, demand ids, the skill list."""
+    collections = ("engineers", "opportunities", "demands", "stage_templates")
+    if not all(isinstance(data.get(key, ()), list | tuple) for key in collections):
+        return data  # Not lists: pydantic reports them with their location.
     demands = [_as_dict(d) for d in data.get("demands", ())]
-    horizon = data.get("horizon_weeks", 1)
-    horizon = horizon if isinstance(horizon, int) and horizon >= 1 else 1
+    try:
+        horizon = max(1, int(data.get("horizon_weeks", 1)))
+    except (TypeError, ValueError):
+        horizon = 1  # Pydantic reports the bad value.
     templates: dict[str, StageTemplate] = {}
     for raw in data.get("stage_templates", ()):
         try:
@@ -452,8 +458,8 @@ def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:
     with_explicit = {str(d.get("opportunity_id", "")) for d in demands}
     for raw in data.get("opportunities", ()):
         opportunity = _as_dict(raw)
-        opp_id = str(opportunity.get("id", ""))
-        found = templates.get(str(opportunity.get("stage", "")))
+        opp_id = str(opportunity.get("id", "")).strip()
+        found = templates.get(str(opportunity.get("stage", "")).strip())
         if opp_id in with_explicit or found is None:
             continue
         for role in found.roles:
@@ -520,6 +526,7 @@ def _cross_record_issues(p: Portfolio) -> list[InputIssue]:
     engineers = {e.id for e in p.engineers}
     demand_opp = {d.id: d.opportunity_id for d in p.demands}
     opportunities = {o.id for o in p.opportunities}
+    templates = {t.stage for t in p.stage_templates}
     horizon = p.horizon_weeks
 
     def week_issue(loc: tuple[str | int, ...], field: str, week: int) -> None:
@@ -543,23 +550,22 @@ def _cross_record_issues(p: Portfolio) -> list[InputIssue]:
         with_demands.add(demand.opportunity_id)
         if demand.required:
             required_of.add(demand.opportunity_id)
-        if demand.template_stage:
-            continue  # Derived from a template, whose roles are checked below.
         loc = ("demands", index)
         if demand.opportunity_id not in opportunities:
             issues.append(
                 _issue(loc, "opportunity_id", "unknown opportunity", demand.opportunity_id)
             )
-        if demand.skill not in skills:
-            issues.append(_issue(loc, "skill", "unknown skill", demand.skill))
-        _check_hours(issues, loc, "hours", demand.hours)
         week_issue(loc, "start_week", demand.start_week)
         if demand.end_week is not None:
             week_issue(loc, "end_week", demand.end_week)
             if demand.end_week < demand.start_week:
                 issues.append(_issue(loc, "end_week", "must be >= start_week", demand.end_week))
+        if demand.template_stage in templates:
+            continue  # Skill and hours come from a template role, checked below.
+        if demand.skill not in skills:
+            issues.append(_issue(loc, "skill", "unknown skill", demand.skill))
+        _check_hours(issues, loc, "hours", demand.hours)
 
-    templates = {t.stage for t in p.stage_templates}
     for index, opportunity in enumerate(p.opportunities):
         loc = ("opportunities", index)
         if opportunity.id in with_demands and opportunity.id not in required_of:

@@ -1,15 +1,18 @@
-"""The CP-SAT core: load the shared formulation into CP-SAT, solve, extract a typed result.
+"""The solver: compile -> solve -> extract, with the search strategy in one place.
 
-- `build_model` loads `formulation.formulate(problem)` into CP-SAT's protocol buffer
-  (no Python expression trees).
-- `solve_compiled` warm-starts it with the greedy allocation and solves; a feasible problem
-  always gets a feasible answer (the warm start) even when CP-SAT finds nothing in time.
-- `find_conflicts` names a minimal set of pins, forbids and required demands at odds.
-- `solve` runs compile -> solve -> extract and returns the domain's `Allocation`, with every
-  term recomputed exactly from the chosen pairs.
+- `solve(portfolio, options)` compiles the portfolio (`compiled.py`), runs the strategy and
+  returns the domain's `Allocation`, every term recomputed exactly from the chosen pairs.
+- `solve_compiled(problem, options)` is the strategy, shared by portfolios and GAP instances:
+  1. the greedy allocation (`heuristics.py`) is the first incumbent and the warm start;
+  2. reproducible runs (the default) use CP-SAT alone, interleaved workers stopped by a
+     deterministic time limit, so the same input and seed give the same assignments;
+  3. fast runs race CP-SAT and HiGHS (`mip.py`) on the same formulation: HiGHS runs in a
+     thread for the whole budget while CP-SAT runs in rounds, each round warm-started from
+     the best incumbent either engine has found; the better answer and the tighter bound win;
+  4. problems too large for one CP-SAT model go to the neighbourhood search (`lns.py`).
+  A feasible problem always gets a feasible answer: the greedy one if nothing better is found.
 
-Imports the domain, `compiled`, `formulation` and `heuristics`; nothing here knows about
-files, HTTP or storage.
+Imports the engines (`cpsat`, `mip`, `lns`), `compiled`, `heuristics`, and the domain.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import ortools
-from ortools.sat.python import cp_model
 
+from allocator import cpsat, lns, mip
 from allocator.compiled import (
     BoolArray,
     CompiledProblem,
@@ -33,8 +36,9 @@ from allocator.compiled import (
     is_feasible,
     staffed_opportunities,
 )
-from allocator.formulation import Formulation, formulate
+from allocator.cpsat import find_conflicts
 from allocator.heuristics import greedy_selection
+from allocator.incumbent import Incumbent, Outcome
 from allocator.model import (
     POINT_SCALE,
     TERM_NAMES,
@@ -63,16 +67,22 @@ __all__ = [
 ]
 
 SOLVER_NAME = "cp-sat"
-SOLVER_VERSION: str = getattr(ortools, "__version__", "unknown")
+SOLVER_VERSION = cpsat.VERSION
+LNS_PAIRS = 60_000
+"""Above this many candidate pairs one CP-SAT model is too slow to build and search; the
+neighbourhood search takes over."""
+
+Engine = Literal["auto", "cp-sat", "portfolio", "race", "lns"]
 
 
 @dataclass(frozen=True)
 class SolveOptions:
-    """How to run CP-SAT.
+    """How to search.
 
-    `reproducible` (the default) stops on a deterministic time limit and interleaves the
+    `reproducible` (the default) stops CP-SAT on a deterministic time limit with interleaved
     workers, so that the same input and seed give the same assignments run after run; a wall
     clock cap of `4 x time_limit + 10 s` guards against a machine far slower than usual.
+    `reproducible=False` uses the wall clock and races CP-SAT against HiGHS.
     """
 
     time_limit: float = 10.0
@@ -80,24 +90,33 @@ class SolveOptions:
     seed: int = 0
     reproducible: bool = True
     log: bool = False
+    engine: Engine = "auto"
     use_greedy_hint: bool = True
     extra_parameters: dict[str, Any] = field(default_factory=dict)
 
-    def parameters(self) -> dict[str, Any]:
-        """The CP-SAT parameters these options stand for."""
+    def cpsat_parameters(self, time_limit: float | None = None) -> dict[str, Any]:
+        """CP-SAT parameters for a run of `time_limit` seconds (default: the whole budget)."""
+        limit = self.time_limit if time_limit is None else time_limit
         params: dict[str, Any] = {
             "num_workers": self.workers,
             "random_seed": self.seed,
             "log_search_progress": self.log,
         }
         if self.reproducible:
-            params["max_deterministic_time"] = self.time_limit
-            params["max_time_in_seconds"] = 4 * self.time_limit + 10
+            params["max_deterministic_time"] = limit
+            params["max_time_in_seconds"] = 4 * limit + 10
             params["interleave_search"] = self.workers > 1
         else:
-            params["max_time_in_seconds"] = self.time_limit
+            params["max_time_in_seconds"] = limit
         params.update(self.extra_parameters)
         return params
+
+    def engine_for(self, problem: CompiledProblem) -> Engine:
+        if self.engine != "auto":
+            return self.engine
+        if problem.n_pairs > LNS_PAIRS:
+            return "lns"
+        return "portfolio" if self.reproducible or self.workers < 2 else "race"
 
 
 @dataclass(frozen=True)
@@ -111,14 +130,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class CoreSolution:
-    """What `solve_compiled` returns: the chosen pairs and CP-SAT's own figures (1/100 point)."""
+    """What `solve_compiled` returns: the chosen pairs and the figures (1/100 point)."""
 
     status: SolveStatus
     chosen: BoolArray
     """(P,) pairs in the solution (all False without one)."""
     objective: int
     """Recomputed exactly from the chosen pairs by `evaluate`."""
-    best_bound: int
+    best_bound: int | None
+    """Proven upper bound; None when no engine proved one."""
     solve_seconds: float
     build_seconds: float
     first_solution_seconds: float | None
@@ -126,82 +146,10 @@ class CoreSolution:
     stopped: bool = False
     """True when the search was stopped from outside (cancel)."""
     solver_objective: int | None = None
-    """CP-SAT's own objective value (equals `objective` unless the model is wrong)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# CP-SAT model, loaded straight into its protocol buffer from the shared formulation
-
-
-@dataclass
-class _Model:
-    model: cp_model.CpModel
-    formulation: Formulation
-
-
-def build_model(problem: CompiledProblem, diagnose: bool = False) -> _Model:
-    """The CP-SAT model of `problem` (see `formulation.py`). With `diagnose`, pins, forbids
-    and required demands get assumption literals and there is no objective."""
-    f = formulate(problem, diagnose=diagnose, names=problem.n_pairs <= 20000)
-    model = cp_model.CpModel()
-    proto = model.proto
-    for lower, upper, name in zip(f.lower, f.upper, f.names, strict=True):
-        var = proto.variables.add()
-        var.domain.extend([lower, upper])
-        if name:
-            var.name = name
-    for variables, coeffs, lower, upper, enforce in zip(
-        f.row_vars, f.row_coeffs, f.row_lower, f.row_upper, f.row_enforce, strict=True
-    ):
-        constraint = proto.constraints.add()
-        if enforce >= 0:
-            constraint.enforcement_literal.append(enforce)
-        constraint.linear.vars.extend(variables)
-        constraint.linear.coeffs.extend(coeffs)
-        constraint.linear.domain.extend([lower, upper])
-    if diagnose:
-        proto.assumptions.extend(f.assumptions())
-    else:
-        # CP-SAT minimises: negate, and let the scaling factor -1 report the maximised value.
-        proto.objective.vars.extend(list(f.objective))
-        proto.objective.coeffs.extend([-c for c in f.objective.values()])
-        proto.objective.offset = float(-f.offset)
-        proto.objective.scaling_factor = -1.0
-    return _Model(model, f)
-
-
-# ---------------------------------------------------------------------------------------------
-# Solve
-
-
-_STATUS = {
-    cp_model.OPTIMAL: SolveStatus.OPTIMAL,
-    cp_model.FEASIBLE: SolveStatus.FEASIBLE,
-    cp_model.INFEASIBLE: SolveStatus.INFEASIBLE,
-    cp_model.MODEL_INVALID: SolveStatus.INVALID,
-    cp_model.UNKNOWN: SolveStatus.UNKNOWN,
-}
-
-
-class _Watcher(cp_model.CpSolverSolutionCallback):
-    def __init__(self, started: float, on_progress: Callable[[Progress], None] | None) -> None:
-        super().__init__()
-        self.started = started
-        self.first: float | None = None
-        self.on_progress = on_progress
-
-    def on_solution_callback(self) -> None:
-        elapsed = time.perf_counter() - self.started
-        if self.first is None:
-            self.first = elapsed
-        if self.on_progress is not None:
-            self.on_progress(
-                Progress(
-                    self.objective_value / POINT_SCALE,
-                    self.best_objective_bound / POINT_SCALE,
-                    elapsed,
-                )
-            )
+    """CP-SAT's own objective value of its last solution (equals `objective` when CP-SAT's
+    solution is the one returned, unless the model is wrong)."""
+    source: str = ""
+    """Which engine found the returned solution."""
 
 
 def solve_compiled(
@@ -211,145 +159,170 @@ def solve_compiled(
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> CoreSolution:
-    """Solve the compiled problem with CP-SAT; falls back to the greedy selection when CP-SAT
-    finds nothing in time, so that a feasible problem always gets a feasible answer."""
+    """Search for the best selection of pairs within `options.time_limit` (see module doc)."""
+
+    def report(objective: int, bound: float, seconds: float) -> None:
+        if on_progress is not None:
+            shown = bound if math.isfinite(bound) else float(objective)
+            on_progress(Progress(objective / POINT_SCALE, shown / POINT_SCALE, seconds))
+
+    incumbent = Incumbent(problem, report)
     started = time.perf_counter()
-    built = build_model(problem)
-    greedy = greedy_selection(problem) if options.use_greedy_hint else None
-    if hint is None:
-        hint = greedy
     if hint is not None:
-        _add_hint(built, problem, hint)
-    build_seconds = time.perf_counter() - started
-
-    solver = cp_model.CpSolver()
-    params = options.parameters()
-    for name, value in params.items():
-        setattr(solver.parameters, name, value)
-    watcher = _Watcher(time.perf_counter(), on_progress)
-    stopper = _stop_when_set(solver, stop)
-    try:
-        code = solver.solve(built.model, watcher)
-    finally:
-        if stopper is not None:
-            stopper.set()
-    solve_seconds = time.perf_counter() - watcher.started
-    status = _STATUS.get(code, SolveStatus.UNKNOWN)
-    stopped = stop is not None and stop.is_set()
-
-    chosen = np.zeros(problem.n_pairs, dtype=bool)
-    solver_objective: int | None = None
-    if status.has_solution:
-        values = np.array(list(solver.response_proto.solution), dtype=np.int64)
-        chosen = values[: problem.n_pairs].astype(bool)
-        solver_objective = round(solver.objective_value)
-    # CP-SAT's dual bound stays valid whatever it found (and is 0 when infeasible).
-    bound = round(solver.best_objective_bound) if math.isfinite(solver.best_objective_bound) else 0
-    # Keep the better of CP-SAT's answer and the warm start (CP-SAT may stop before using it).
-    if (
-        hint is not None
-        and is_feasible(problem, hint)
-        and (
-            status is SolveStatus.UNKNOWN
-            or (status is SolveStatus.FEASIBLE and _value(problem, hint) > _value(problem, chosen))
+        incumbent.offer(hint, "hint")
+    if options.use_greedy_hint:
+        incumbent.offer(greedy_selection(problem), "greedy")
+    engine = options.engine_for(problem)
+    stop = stop if stop is not None else threading.Event()
+    if engine == "lns":
+        settings = lns.LnsSettings(
+            options.time_limit, options.workers, options.seed, options.reproducible
         )
-    ):
-        chosen = hint.copy()
-        status = SolveStatus.FEASIBLE
-        if watcher.first is None:
-            watcher.first = 0.0
-    objective = _value(problem, chosen) if status.has_solution else 0
+        outcome = lns.search(problem, incumbent, settings, stop)
+    elif engine == "race":
+        outcome = _race(problem, incumbent, options, stop)
+    elif engine == "portfolio":
+        outcome = _portfolio(problem, incumbent, options, stop)
+    else:
+        outcome = _cpsat_once(problem, incumbent, options, stop)
+
+    status = outcome.status
+    if incumbent.best is not None and status in (SolveStatus.UNKNOWN, SolveStatus.FEASIBLE):
+        status = SolveStatus.OPTIMAL if incumbent.proven() else SolveStatus.FEASIBLE
+    chosen = incumbent.chosen if incumbent.chosen is not None else np.zeros(problem.n_pairs, bool)
+    objective = incumbent.value if incumbent.value is not None else 0
+    bound: int | None = None
+    if status is SolveStatus.OPTIMAL:
+        bound = objective
+    elif math.isfinite(incumbent.bound):
+        bound = max(objective, math.floor(incumbent.bound))
     return CoreSolution(
         status=status,
         chosen=chosen,
         objective=objective,
-        best_bound=max(bound, objective) if status.has_solution else bound,
-        solve_seconds=solve_seconds,
-        build_seconds=build_seconds,
-        first_solution_seconds=watcher.first,
-        parameters=params,
-        stopped=stopped,
-        solver_objective=solver_objective,
+        best_bound=bound,
+        solve_seconds=time.perf_counter() - started - outcome.build_seconds,
+        build_seconds=outcome.build_seconds,
+        first_solution_seconds=incumbent.first_seconds,
+        parameters={"engine": engine, **outcome.parameters},
+        stopped=stop.is_set(),
+        solver_objective=outcome.solver_objective,
+        source=incumbent.best.source if incumbent.best is not None else "",
     )
 
 
-def _value(problem: CompiledProblem, chosen: BoolArray) -> int:
-    return sum(evaluate(problem, chosen).values())
+def _cpsat_once(
+    problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
+) -> Outcome:
+    """Plain CP-SAT: one run over the whole budget with the options' own parameters."""
+    started = time.perf_counter()
+    model = cpsat.build_model(problem)
+    build_seconds = time.perf_counter() - started
+    params = options.cpsat_parameters()
+    run = cpsat.run_cpsat(problem, params, incumbent.chosen, _bound_to(incumbent), stop, model)
+    incumbent.offer(run.chosen, "cp-sat", checked=True)
+    incumbent.tighten(run.bound)
+    return Outcome(run.status, build_seconds, params, run.objective)
 
 
-def _add_hint(built: _Model, problem: CompiledProblem, hint: BoolArray) -> None:
-    values = built.formulation.hint(problem, hint)
-    proto = built.model.proto
-    proto.solution_hint.vars.extend(list(values))
-    proto.solution_hint.values.extend(list(values.values()))
+def _bound_to(incumbent: Incumbent) -> cpsat.OnSolution:
+    return lambda value, bound, seconds: incumbent.tighten(bound)
 
 
-def _stop_when_set(
-    solver: cp_model.CpSolver, stop: threading.Event | None
-) -> threading.Event | None:
-    """Start a thread that stops the search when `stop` is set; returns its own done-event."""
-    if stop is None:
-        return None
+def _core_parameters(options: SolveOptions, seconds: float, seed: int) -> dict[str, Any]:
+    params = lns.sub_parameters(seconds, seed, options.reproducible)
+    params["log_search_progress"] = options.log
+    params.update(options.extra_parameters)
+    return params
+
+
+def _portfolio(
+    problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
+) -> Outcome:
+    """Reproducible: one single-worker CP-SAT run per worker, each with its own seed, side by
+    side; the best answer (first in seed order on ties) and the tightest bound are kept."""
+    started = time.perf_counter()
+    models = [cpsat.build_model(problem) for _ in range(max(1, options.workers))]
+    build_seconds = time.perf_counter() - started
+    hint = incumbent.chosen
+    params = [
+        _core_parameters(options, options.time_limit, options.seed + k) for k in range(len(models))
+    ]
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        futures = [
+            pool.submit(cpsat.run_cpsat, problem, p, hint, _bound_to(incumbent), stop, m)
+            for p, m in zip(params, models, strict=True)
+        ]
+        runs = [future.result() for future in futures]
+    status = SolveStatus.UNKNOWN
+    for run in runs:  # Fixed order: the result does not depend on which run ended first.
+        incumbent.offer(run.chosen, "cp-sat", checked=True)
+        incumbent.tighten(run.bound)
+        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            status = run.status
+    return Outcome(status, build_seconds, {"cp-sat runs": params}, runs[0].objective)
+
+
+def _race(
+    problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
+) -> Outcome:
+    """Fast: HiGHS in a thread for the whole budget; single-worker CP-SAT in rounds of
+    doubling length, each warm-started from the best incumbent either has found; both stop
+    once the bound is met."""
+    started = time.perf_counter()
+    model = cpsat.build_model(problem)
+    build_seconds = time.perf_counter() - started
+    deadline = started + options.time_limit
     done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(0.05):
-                solver.stop_search()
-                return
+    def interrupt() -> bool:
+        return done.is_set() or stop.is_set() or incumbent.proven()
 
-    threading.Thread(target=watch, daemon=True).start()
-    return done
-
-
-def find_conflicts(problem: CompiledProblem, time_limit: float = 10.0) -> list[str]:
-    """A minimal set of pins, forbids and required demands that cannot all hold, in words.
-
-    CP-SAT's sufficient assumptions give a first set; it is shrunk by deletion until removing
-    any member makes the rest feasible.
-    """
-    for pin in problem.pins:
-        if not len(pin.pairs):
-            return [pin.label]
-    built = build_model(problem, diagnose=True)
-    names = _assumption_names(problem, built)
-    assumptions = list(built.model.proto.assumptions)
-
-    def feasible(subset: list[int]) -> tuple[bool, list[int]]:
-        proto = built.model.proto
-        proto.assumptions.clear()
-        proto.assumptions.extend(subset)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = time_limit
-        code = solver.solve(built.model)
-        if code == cp_model.INFEASIBLE:
-            return False, list(solver.sufficient_assumptions_for_infeasibility())
-        return True, []
-
-    ok, core = feasible(assumptions)
-    if ok:
-        return []
-    core = core or assumptions
-    index = 0
-    while index < len(core):
-        trial = core[:index] + core[index + 1 :]
-        ok, smaller = feasible(trial)
-        if ok:
-            index += 1
-        else:
-            core = [lit for lit in trial if lit in set(smaller)] if smaller else trial
-    return [names[lit] for lit in core]
-
-
-def _assumption_names(problem: CompiledProblem, built: _Model) -> dict[int, str]:
-    f = built.formulation
-    names = {lit: problem.pins[i].label for i, lit in enumerate(f.pin_literals)}
-    names.update({lit: label for label, lit in f.forbid_literals.items()})
-    names.update(
-        {lit: f"required demand {problem.demand_ids[d]}" for d, lit in f.required_literals.items()}
+    highs = threading.Thread(
+        target=mip.solve_mip,
+        kwargs={
+            "problem": problem,
+            "time_limit": max(0.1, deadline - time.perf_counter()),
+            "threads": max(1, options.workers - 1),
+            "hint": incumbent.chosen,
+            "seed": options.seed,
+            "on_solution": lambda chosen: incumbent.offer(chosen, "highs"),
+            "on_bound": incumbent.tighten,
+            "interrupt": interrupt,
+        },
+        daemon=True,
     )
-    return names
+    highs.start()
+    status = SolveStatus.UNKNOWN
+    solver_objective = None
+    round_seconds = max(2.0, options.time_limit / 16)
+    params: dict[str, Any] = {}
+    seed = options.seed
+    try:
+        while not interrupt():
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0.05:
+                break
+            params = _core_parameters(options, min(round_seconds, remaining), seed)
+            hint = incumbent.chosen
+            run = cpsat.run_cpsat(problem, params, hint, _bound_to(incumbent), stop, model)
+            incumbent.offer(run.chosen, "cp-sat", checked=True)
+            incumbent.tighten(run.bound)
+            solver_objective = run.objective
+            if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+                status = run.status
+                break
+            round_seconds *= 2
+            seed += 1
+    finally:
+        done.set()
+        highs.join()
+    return Outcome(
+        status,
+        build_seconds,
+        {"cp-sat": params, "highs": {"threads": max(1, options.workers - 1)}},
+        solver_objective,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,12 +396,12 @@ def to_allocation(
     assignments.sort(key=lambda a: (a.opportunity_id, a.demand_id))
     staffed = staffed_opportunities(problem, core.chosen)
     objective = core.objective / POINT_SCALE
-    bound = core.best_bound / POINT_SCALE
+    bound = None if core.best_bound is None else core.best_bound / POINT_SCALE
     return Allocation(
         status=core.status,
         objective=objective,
         best_bound=bound,
-        gap=relative_gap(objective, bound),
+        gap=None if bound is None else relative_gap(objective, bound),
         terms={name: terms[name] / POINT_SCALE for name in TERM_NAMES},
         assignments=assignments,
         staffed_opportunities=[

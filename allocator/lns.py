@@ -1,0 +1,323 @@
+"""Large-neighbourhood search: CP-SAT on one neighbourhood at a time, the rest held fixed.
+
+For problems too large for one CP-SAT model (hundreds of thousands of candidate pairs):
+1. prices from the Lagrangian relaxation (`bounds.py`) give a proven upper bound and steer a
+   price-aware greedy allocation, a much better start than plain value density;
+2. then, until the time is up, a neighbourhood is chosen: a group of engineers who compete for
+   the same demands (around a random engineer, or around a valuable unstaffed opportunity),
+   and the opportunities they could re-staff (unstaffed, or staffed only by them). Everything
+   else stays as it is: its assignments use up the group's capacity. CP-SAT re-optimises the
+   neighbourhood exactly (warm-started from the current allocation) and the result is kept
+   when the whole allocation improves; neighbourhoods grow after quick exact solves and
+   shrink after slow ones.
+Every neighbourhood is a `CompiledProblem` of its own, so the same formulation and CP-SAT
+engine solve it. Deterministic for a seed when `reproducible`: neighbourhoods come from a
+seeded generator and each sub-solve stops on deterministic time.
+
+Imports `compiled`, `bounds`, `heuristics`, `cpsat` and `incumbent`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from allocator import cpsat
+from allocator.bounds import lagrangian_bound, reduced_scores
+from allocator.compiled import (
+    BoolArray,
+    CompiledProblem,
+    IntArray,
+    PinGroup,
+    group_indices,
+    staffed_opportunities,
+)
+from allocator.heuristics import greedy_selection
+from allocator.incumbent import Incumbent, Outcome
+from allocator.model import SolveStatus
+
+MAX_SUB_PAIRS = 20_000
+"""Largest neighbourhood CP-SAT is given, in candidate pairs."""
+START_ENGINEERS = 24
+
+
+@dataclass(frozen=True)
+class LnsSettings:
+    time_limit: float
+    workers: int
+    seed: int
+    reproducible: bool
+
+
+@dataclass
+class _Index:
+    """Look-ups the neighbourhood choice needs, built once."""
+
+    pairs_of_engineer: list[IntArray]
+    pairs_of_demand: list[IntArray]
+    demands_of_opportunity: list[IntArray]
+
+    @classmethod
+    def of(cls, problem: CompiledProblem) -> _Index:
+        return cls(
+            group_indices(problem.pair_engineer, problem.n_engineers),
+            group_indices(problem.pair_demand, problem.n_demands),
+            group_indices(problem.demand_opportunity, problem.n_opportunities),
+        )
+
+
+CORE_PARAMETERS: dict[str, Any] = {"num_workers": 1, "linearization_level": 2}
+"""One CP-SAT worker with the full linear relaxation: on these problems it proves small
+neighbourhoods optimal in a fraction of a second, and it is deterministic."""
+
+
+def sub_parameters(seconds: float, seed: int, reproducible: bool) -> dict[str, Any]:
+    """CP-SAT parameters of one neighbourhood solve."""
+    params = {**CORE_PARAMETERS, "random_seed": seed}
+    if reproducible:
+        params["max_deterministic_time"] = seconds
+        params["max_time_in_seconds"] = 4 * seconds + 5
+    else:
+        params["max_time_in_seconds"] = seconds
+    return params
+
+
+def search(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: LnsSettings,
+    stop: threading.Event,
+) -> Outcome:
+    """Improve `incumbent` by neighbourhood search until the time limit; see module doc.
+
+    Each round picks one neighbourhood per worker from the same allocation (disjoint in
+    engineers and opportunities), solves them in parallel threads and applies the results in
+    a fixed order, so that a seed gives the same rounds whatever the thread timing.
+    """
+    started = time.perf_counter()
+    deadline = started + settings.time_limit
+    rng = np.random.default_rng(settings.seed)
+    target = incumbent.value if incumbent.value is not None else 0
+    # Prices first: a bound, and a price-aware greedy start. A fixed number of iterations (and
+    # a generous time cap) keeps the prices, and so the start, the same run after run.
+    cap = max(1.0, 0.3 * settings.time_limit)
+    prices = lagrangian_bound(problem, target, time_limit=cap, max_iterations=60, stop=stop)
+    incumbent.tighten(prices.bound)
+    reduced = reduced_scores(problem, prices)
+    incumbent.offer(_price_greedy(problem, reduced), "price-greedy")
+    build_seconds = time.perf_counter() - started
+
+    index = _Index.of(problem)
+    workers = max(1, settings.workers)
+    size = START_ENGINEERS
+    rounds = solves = improved = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while not stop.is_set() and not incumbent.proven():
+            remaining = deadline - time.perf_counter()
+            if remaining < 0.3 or incumbent.chosen is None:
+                break
+            current = incumbent.chosen
+            seconds = min(remaining, 3.0)
+            jobs = []
+            busy_engineers = np.zeros(problem.n_engineers, dtype=bool)
+            busy_opportunities = np.zeros(problem.n_opportunities, dtype=bool)
+            for _ in range(workers):
+                engineers = _choose_engineers(problem, index, current, rng, size, busy_engineers)
+                sub, pair_map = _neighbourhood(
+                    problem, index, current, engineers, rng, busy_opportunities
+                )
+                if sub is None:
+                    continue
+                busy_engineers[engineers] = True
+                busy_opportunities[problem.pair_opportunity[pair_map]] = True
+                params = sub_parameters(seconds, int(rng.integers(1 << 30)), settings.reproducible)
+                future = pool.submit(cpsat.run_cpsat, sub, params, current[pair_map], None, stop)
+                jobs.append((future, pair_map))
+            rounds += 1
+            quick = 0
+            for future, pair_map in jobs:
+                run = future.result()
+                solves += 1
+                if run.chosen is not None:
+                    candidate = incumbent.chosen.copy()
+                    candidate[pair_map] = run.chosen
+                    improved += incumbent.offer(candidate, "lns")
+                quick += run.status is SolveStatus.OPTIMAL and run.seconds < 0.5 * seconds
+            # Grow after quick exact solves, shrink after slow ones.
+            if jobs and quick == len(jobs):
+                size = min(size + 4, problem.n_engineers)
+            elif jobs and quick == 0:
+                size = max(4, size - 4)
+    return Outcome(
+        status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
+        build_seconds=build_seconds,
+        parameters={
+            "sub_solver": {**CORE_PARAMETERS, "workers_in_parallel": workers},
+            "lagrangian_iterations": prices.iterations,
+            "rounds": rounds,
+            "neighbourhoods": solves,
+            "improving_neighbourhoods": improved,
+            "final_neighbourhood_engineers": size,
+        },
+    )
+
+
+def _price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | None:
+    """Greedy by Lagrangian reduced profit: opportunities by value + their roles' best reduced
+    scores, each role by its best reduced-score candidate."""
+    best = np.full(problem.n_demands, -(2**62), dtype=np.int64)
+    np.maximum.at(best, problem.pair_demand, reduced)
+    gain = np.where(problem.demand_required, best, np.maximum(best, 0))
+    profit = problem.opportunity_value.astype(np.float64)
+    np.add.at(profit, problem.demand_opportunity, gain.astype(np.float64))
+    order = np.lexsort((-profit, ~problem.opportunity_must_staff))
+    return greedy_selection(problem, order.astype(np.int64), reduced)
+
+
+def _choose_engineers(
+    problem: CompiledProblem,
+    index: _Index,
+    current: BoolArray,
+    rng: np.random.Generator,
+    size: int,
+    busy: BoolArray,
+) -> IntArray:
+    """A group of engineers competing for the same demands: around a random engineer, or
+    around the candidates of a valuable opportunity left unstaffed. Never a `busy` one."""
+    free_engineers = np.flatnonzero(~busy)
+    none = np.zeros(0, dtype=np.int64)
+    if not len(free_engineers):
+        return none
+    staffed = staffed_opportunities(problem, current)
+    open_value = np.where(staffed, 0, problem.opportunity_value).astype(np.float64)
+    if rng.random() < 0.5 and open_value.sum() > 0:
+        o = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
+        demands = index.demands_of_opportunity[o]
+    else:
+        e = int(rng.choice(free_engineers))
+        demands = np.unique(problem.pair_demand[index.pairs_of_engineer[e]])
+    pairs = [index.pairs_of_demand[d] for d in demands.tolist()]
+    if not pairs or not sum(len(p) for p in pairs):
+        return none
+    # Rank engineers by how many of these demands they could serve, ties at random.
+    candidates = problem.pair_engineer[np.concatenate(pairs)]
+    counts = np.bincount(candidates, minlength=problem.n_engineers)
+    counts[busy] = 0
+    noise = rng.random(problem.n_engineers)
+    ranked = np.lexsort((noise, -counts))
+    return ranked[: min(size, int((counts > 0).sum()))].astype(np.int64)
+
+
+def _neighbourhood(
+    problem: CompiledProblem,
+    index: _Index,
+    current: BoolArray,
+    engineers: IntArray,
+    rng: np.random.Generator,
+    busy: BoolArray,
+) -> tuple[CompiledProblem | None, IntArray]:
+    """The sub-problem of re-staffing, with `engineers`, the opportunities only they staff or
+    nobody staffs; other assignments stay and use up capacity. Returns it and the global
+    index of each of its pairs."""
+    if not len(engineers):
+        return None, engineers
+    in_group = np.zeros(problem.n_engineers, dtype=bool)
+    in_group[engineers] = True
+    pair_opp = problem.pair_opportunity
+    chosen_idx = np.flatnonzero(current)
+    # Opportunities staffed (partly) by someone outside the group are fixed.
+    outside = np.zeros(problem.n_opportunities, dtype=bool)
+    outside[pair_opp[chosen_idx[~in_group[problem.pair_engineer[chosen_idx]]]]] = True
+    group_pairs = np.concatenate([index.pairs_of_engineer[e] for e in engineers.tolist()])
+    reachable = np.zeros(problem.n_opportunities, dtype=bool)
+    reachable[pair_opp[group_pairs]] = True
+    free = reachable & ~outside & ~busy
+    # Keep the neighbourhood small enough: the group's own opportunities always, then others
+    # weighted by value.
+    mine = np.zeros(problem.n_opportunities, dtype=bool)
+    mine[pair_opp[chosen_idx[in_group[problem.pair_engineer[chosen_idx]]]]] = True
+    pairs = group_pairs[free[pair_opp[group_pairs]]]
+    if len(pairs) > MAX_SUB_PAIRS:
+        per_opp = np.bincount(pair_opp[pairs], minlength=problem.n_opportunities)
+        others = np.flatnonzero(free & ~mine)
+        weight = problem.opportunity_value[others].astype(np.float64) + 1.0
+        weight /= weight.sum()
+        order = rng.choice(len(others), size=len(others), replace=False, p=weight)
+        budget = MAX_SUB_PAIRS - int(per_opp[mine & free].sum())
+        take = np.cumsum(per_opp[others[order]]) <= max(0, budget)
+        free = mine & free
+        free[others[order][take]] = True
+        pairs = group_pairs[free[pair_opp[group_pairs]]]
+    if not len(pairs):
+        return None, pairs
+    return _restrict(problem, current, in_group, free, np.sort(pairs)), np.sort(pairs)
+
+
+def _restrict(
+    problem: CompiledProblem,
+    current: BoolArray,
+    in_group: BoolArray,
+    free: BoolArray,
+    pairs: IntArray,
+) -> CompiledProblem:
+    """The compiled sub-problem over `pairs` (engineers in the group x free opportunities)."""
+    engineers = np.flatnonzero(in_group)
+    opportunities = np.flatnonzero(free)
+    demands = np.flatnonzero(free[problem.demand_opportunity])
+    e_new = np.full(problem.n_engineers, -1, dtype=np.int64)
+    e_new[engineers] = np.arange(len(engineers))
+    o_new = np.full(problem.n_opportunities, -1, dtype=np.int64)
+    o_new[opportunities] = np.arange(len(opportunities))
+    d_new = np.full(problem.n_demands, -1, dtype=np.int64)
+    d_new[demands] = np.arange(len(demands))
+    p_new = np.full(problem.n_pairs, -1, dtype=np.int64)
+    p_new[pairs] = np.arange(len(pairs))
+
+    # Capacity already used by the group's fixed assignments (to opportunities not free).
+    fixed = np.flatnonzero(current & in_group[problem.pair_engineer])
+    fixed = fixed[~free[problem.pair_opportunity[fixed]]]
+    load = np.zeros((problem.n_engineers, problem.n_weeks), dtype=np.int64)
+    np.add.at(
+        load,
+        problem.pair_engineer[fixed],
+        problem.pair_hours[fixed, None] * problem.demand_active[problem.pair_demand[fixed]],
+    )
+    count = np.bincount(problem.pair_engineer[fixed], minlength=problem.n_engineers)
+
+    def inside(group: IntArray) -> bool:
+        return bool(len(group)) and bool((p_new[group] >= 0).all())
+
+    pins = tuple(PinGroup(pin.label, p_new[pin.pairs]) for pin in problem.pins if inside(pin.pairs))
+    previous = tuple(p_new[group] for group in problem.previous_pairs if inside(group))
+    forbidden = {
+        int(p_new[p]): label for p, label in problem.pair_forbidden_label.items() if p_new[p] >= 0
+    }
+    return CompiledProblem(
+        engineer_ids=[problem.engineer_ids[e] for e in engineers.tolist()],
+        demand_ids=[problem.demand_ids[d] for d in demands.tolist()],
+        opportunity_ids=[problem.opportunity_ids[o] for o in opportunities.tolist()],
+        n_weeks=problem.n_weeks,
+        demand_opportunity=o_new[problem.demand_opportunity[demands]],
+        demand_required=problem.demand_required[demands],
+        demand_active=problem.demand_active[demands],
+        opportunity_value=problem.opportunity_value[opportunities],
+        opportunity_must_staff=problem.opportunity_must_staff[opportunities],
+        engineer_available=problem.engineer_available[engineers] - load[engineers],
+        engineer_load_slack=problem.engineer_load_slack[engineers] - load[engineers],
+        engineer_max_assignments=problem.engineer_max_assignments[engineers] - count[engineers],
+        pair_engineer=e_new[problem.pair_engineer[pairs]],
+        pair_demand=d_new[problem.pair_demand[pairs]],
+        pair_hours=problem.pair_hours[pairs],
+        pair_fit=problem.pair_fit[pairs],
+        pair_travel=problem.pair_travel[pairs],
+        pins=pins,
+        previous_pairs=previous,
+        continuity_weight=problem.continuity_weight,
+        load_weight=problem.load_weight,
+        pair_forbidden_label=forbidden,
+    )

@@ -19,6 +19,7 @@ Imports `compiled`, `bounds`, `heuristics`, `cpsat` and `incumbent`.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +93,7 @@ def search(
     incumbent: Incumbent,
     settings: LnsSettings,
     stop: threading.Event,
+    prices: bool = True,
 ) -> Outcome:
     """Improve `incumbent` by neighbourhood search until the time limit; see module doc.
 
@@ -105,16 +107,20 @@ def search(
     target = incumbent.value if incumbent.value is not None else 0
     # Prices first: a bound, and a price-aware greedy start. A fixed number of iterations (and
     # a generous time cap) keeps the prices, and so the start, the same run after run.
-    cap = max(1.0, 0.3 * settings.time_limit)
-    prices = lagrangian_bound(problem, target, time_limit=cap, max_iterations=60, stop=stop)
-    incumbent.tighten(prices.bound)
-    reduced = reduced_scores(problem, prices)
-    incumbent.offer(_price_greedy(problem, reduced), "price-greedy")
+    iterations = 0
+    if prices:
+        cap = max(1.0, 0.3 * settings.time_limit)
+        bound = lagrangian_bound(problem, target, time_limit=cap, max_iterations=60, stop=stop)
+        iterations = bound.iterations
+        if math.isfinite(bound.bound):
+            incumbent.tighten(bound.bound)
+            start = _price_greedy(problem, reduced_scores(problem, bound))
+            incumbent.offer(start, "price-greedy")
     build_seconds = time.perf_counter() - started
 
     index = _Index.of(problem)
     workers = max(1, settings.workers)
-    size = START_ENGINEERS
+    size = min(START_ENGINEERS, max(2, problem.n_engineers // 5))
     rounds = solves = improved = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
@@ -158,7 +164,7 @@ def search(
         build_seconds=build_seconds,
         parameters={
             "sub_solver": {**CORE_PARAMETERS, "workers_in_parallel": workers},
-            "lagrangian_iterations": prices.iterations,
+            "lagrangian_iterations": iterations,
             "rounds": rounds,
             "neighbourhoods": solves,
             "improving_neighbourhoods": improved,

@@ -294,34 +294,31 @@ def _race(
     )
     highs.start()
     status = SolveStatus.UNKNOWN
-    solver_objective = None
-    round_seconds = max(2.0, options.time_limit / 16)
-    params: dict[str, Any] = {}
-    seed = options.seed
+    first_round = min(5.0, 0.25 * options.time_limit)
+    params = _core_parameters(options, first_round, options.seed)
+    lns_outcome = None
     try:
-        while not interrupt():
+        run = cpsat.run_cpsat(problem, params, incumbent.chosen, _bound_to(incumbent), stop, model)
+        incumbent.offer(run.chosen, "cp-sat", checked=True)
+        incumbent.tighten(run.bound)
+        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            status = run.status
+        elif not interrupt() and incumbent.best is not None:
             remaining = deadline - time.perf_counter()
-            if remaining <= 0.05:
-                break
-            params = _core_parameters(options, min(round_seconds, remaining), seed)
-            hint = incumbent.chosen
-            run = cpsat.run_cpsat(problem, params, hint, _bound_to(incumbent), stop, model)
-            incumbent.offer(run.chosen, "cp-sat", checked=True)
-            incumbent.tighten(run.bound)
-            solver_objective = run.objective
-            if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
-                status = run.status
-                break
-            round_seconds *= 2
-            seed += 1
+            settings = lns.LnsSettings(remaining, 1, options.seed, reproducible=False)
+            lns_outcome = lns.search(problem, incumbent, settings, stop, prices=False)
     finally:
         done.set()
         highs.join()
     return Outcome(
         status,
         build_seconds,
-        {"cp-sat": params, "highs": {"threads": max(1, options.workers - 1)}},
-        solver_objective,
+        {
+            "cp-sat": params,
+            "highs": {"threads": max(1, options.workers - 1)},
+            "lns": lns_outcome.parameters if lns_outcome else {},
+        },
+        run.objective,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -93,12 +94,14 @@ class CompiledProblem:
     def n_pairs(self) -> int:
         return len(self.pair_engineer)
 
-    @property
+    @cached_property
     def pair_opportunity(self) -> IntArray:
+        """(P,) opportunity of each pair (computed once)."""
         return self.demand_opportunity[self.pair_demand]
 
-    @property
+    @cached_property
     def pair_score(self) -> IntArray:
+        """(P,) skill fit + travel of each pair (computed once; do not modify)."""
         return self.pair_fit + self.pair_travel
 
 

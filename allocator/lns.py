@@ -42,9 +42,10 @@ from allocator.heuristics import greedy_selection
 from allocator.incumbent import Incumbent, Outcome
 from allocator.model import SolveStatus
 
-MAX_SUB_PAIRS = 20_000
+MAX_SUB_PAIRS = 8_000
 """Largest neighbourhood CP-SAT is given, in candidate pairs."""
 START_ENGINEERS = 24
+START_OPPORTUNITIES = 60
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def search(
     index = _Index.of(problem)
     workers = max(1, settings.workers)
     size = min(START_ENGINEERS, max(2, problem.n_engineers // 5))
+    count = min(START_OPPORTUNITIES, max(4, problem.n_opportunities // 10))
     rounds = solves = improved = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
@@ -128,37 +130,47 @@ def search(
             if remaining < 0.3 or incumbent.chosen is None:
                 break
             current = incumbent.chosen
-            seconds = min(remaining, 3.0)
             jobs = []
             busy_engineers = np.zeros(problem.n_engineers, dtype=bool)
             busy_opportunities = np.zeros(problem.n_opportunities, dtype=bool)
             for _ in range(workers):
-                engineers = _choose_engineers(problem, index, current, rng, size, busy_engineers)
+                by_opportunity = rng.random() < 0.5
+                wanted = None
+                if by_opportunity:
+                    engineers, wanted = _choose_opportunities(
+                        problem, index, current, rng, count, busy_engineers
+                    )
+                else:
+                    engineers = _choose_engineers(
+                        problem, index, current, rng, size, busy_engineers
+                    )
                 sub, pair_map = _neighbourhood(
-                    problem, index, current, engineers, rng, busy_opportunities
+                    problem, index, current, engineers, rng, busy_opportunities, wanted
                 )
                 if sub is None:
                     continue
                 busy_engineers[engineers] = True
                 busy_opportunities[problem.pair_opportunity[pair_map]] = True
+                # About a second per 4,000 pairs: enough to prove most neighbourhoods optimal.
+                seconds = min(remaining, max(0.5, min(3.0, sub.n_pairs / 4000)))
                 params = sub_parameters(seconds, int(rng.integers(1 << 30)), settings.reproducible)
                 future = pool.submit(cpsat.run_cpsat, sub, params, current[pair_map], None, stop)
-                jobs.append((future, pair_map))
+                jobs.append((future, pair_map, seconds, by_opportunity))
             rounds += 1
-            quick = 0
-            for future, pair_map in jobs:
+            quick = {True: 0, False: 0}
+            tried = {True: 0, False: 0}
+            for future, pair_map, seconds, kind in jobs:
                 run = future.result()
                 solves += 1
                 if run.chosen is not None:
                     candidate = incumbent.chosen.copy()
                     candidate[pair_map] = run.chosen
                     improved += incumbent.offer(candidate, "lns")
-                quick += run.status is SolveStatus.OPTIMAL and run.seconds < 0.5 * seconds
+                tried[kind] += 1
+                quick[kind] += run.status is SolveStatus.OPTIMAL and run.seconds < 0.5 * seconds
             # Grow after quick exact solves, shrink after slow ones.
-            if jobs and quick == len(jobs):
-                size = min(size + 4, problem.n_engineers)
-            elif jobs and quick == 0:
-                size = max(4, size - 4)
+            size = _adapt(size, tried[False], quick[False], 2, problem.n_engineers)
+            count = _adapt(count, tried[True], quick[True], 2, problem.n_opportunities)
     return Outcome(
         status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
         build_seconds=build_seconds,
@@ -169,8 +181,19 @@ def search(
             "neighbourhoods": solves,
             "improving_neighbourhoods": improved,
             "final_neighbourhood_engineers": size,
+            "final_neighbourhood_opportunities": count,
         },
     )
+
+
+def _adapt(size: int, tried: int, quick: int, smallest: int, largest: int) -> int:
+    """Grow a neighbourhood size after quick exact solves, shrink it after slow ones."""
+    step = max(1, size // 4)
+    if tried and quick == tried:
+        return min(size + step, largest)
+    if tried and quick == 0:
+        return max(smallest, size - step)
+    return size
 
 
 def _price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | None:
@@ -219,6 +242,45 @@ def _choose_engineers(
     return ranked[: min(size, int((counts > 0).sum()))].astype(np.int64)
 
 
+def _choose_opportunities(
+    problem: CompiledProblem,
+    index: _Index,
+    current: BoolArray,
+    rng: np.random.Generator,
+    count: int,
+    busy_engineers: BoolArray,
+) -> tuple[IntArray, BoolArray]:
+    """Opportunities that compete for the same engineers (around a random one), and every
+    engineer who could serve them: re-staffing a slice of the pipeline across the whole
+    team, where `_choose_engineers` re-plans a slice of the team across the pipeline."""
+    wanted = np.zeros(problem.n_opportunities, dtype=bool)
+    staffed = staffed_opportunities(problem, current)
+    open_value = np.where(staffed, 0, problem.opportunity_value).astype(np.float64)
+    if rng.random() < 0.5 and open_value.sum() > 0:
+        seed = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
+    else:
+        seed = int(rng.integers(problem.n_opportunities))
+    seed_pairs = [index.pairs_of_demand[d] for d in index.demands_of_opportunity[seed].tolist()]
+    if not seed_pairs or not sum(len(p) for p in seed_pairs):
+        return np.zeros(0, dtype=np.int64), wanted
+    engineers = np.unique(problem.pair_engineer[np.concatenate(seed_pairs)])
+    engineers = engineers[~busy_engineers[engineers]]
+    if not len(engineers):
+        return engineers, wanted
+    # Rank opportunities by how many of these engineers could serve them, ties at random.
+    pairs = np.concatenate([index.pairs_of_engineer[e] for e in engineers.tolist()])
+    shared = np.bincount(problem.pair_opportunity[pairs], minlength=problem.n_opportunities)
+    ranked = np.lexsort((rng.random(problem.n_opportunities), -shared))
+    wanted[ranked[: min(count, int((shared > 0).sum()))]] = True
+    wanted[seed] = True
+    candidates = np.zeros(problem.n_engineers, dtype=bool)
+    for o in np.flatnonzero(wanted).tolist():
+        for d in index.demands_of_opportunity[o].tolist():
+            candidates[problem.pair_engineer[index.pairs_of_demand[d]]] = True
+    candidates &= ~busy_engineers
+    return np.flatnonzero(candidates).astype(np.int64), wanted
+
+
 def _neighbourhood(
     problem: CompiledProblem,
     index: _Index,
@@ -226,10 +288,11 @@ def _neighbourhood(
     engineers: IntArray,
     rng: np.random.Generator,
     busy: BoolArray,
+    wanted: BoolArray | None = None,
 ) -> tuple[CompiledProblem | None, IntArray]:
-    """The sub-problem of re-staffing, with `engineers`, the opportunities only they staff or
-    nobody staffs; other assignments stay and use up capacity. Returns it and the global
-    index of each of its pairs."""
+    """The sub-problem of re-staffing, with `engineers`, the opportunities (among `wanted`, if
+    given) that only they staff or nobody staffs; other assignments stay and use up capacity.
+    Returns it and the global index of each of its pairs."""
     if not len(engineers):
         return None, engineers
     in_group = np.zeros(problem.n_engineers, dtype=bool)
@@ -243,6 +306,8 @@ def _neighbourhood(
     reachable = np.zeros(problem.n_opportunities, dtype=bool)
     reachable[pair_opp[group_pairs]] = True
     free = reachable & ~outside & ~busy
+    if wanted is not None:
+        free &= wanted
     # Keep the neighbourhood small enough: the group's own opportunities always, then others
     # weighted by value.
     mine = np.zeros(problem.n_opportunities, dtype=bool)

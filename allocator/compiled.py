@@ -11,7 +11,7 @@ Imports the domain (`model`) only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -396,3 +396,28 @@ def group_indices(keys: IntArray, size: int) -> list[IntArray]:
     order = np.argsort(keys, kind="stable")
     starts = np.searchsorted(keys[order], np.arange(size + 1))
     return [order[starts[i] : starts[i + 1]] for i in range(size)]
+
+
+def select_pairs(problem: CompiledProblem, assignments: Iterable[tuple[str, str]]) -> BoolArray:
+    """The selection of pairs for (engineer id, demand id) assignments; KeyError names one
+    that is not a candidate pair of `problem`."""
+    engineer = {e: i for i, e in enumerate(problem.engineer_ids)}
+    demand = {d: i for i, d in enumerate(problem.demand_ids)}
+    wanted = list(assignments)
+    chosen = np.zeros(problem.n_pairs, dtype=bool)
+    if not wanted:
+        return chosen
+    e = np.array([engineer.get(a, -1) for a, _ in wanted], dtype=np.int64)
+    d = np.array([demand.get(b, -1) for _, b in wanted], dtype=np.int64)
+    keys = problem.pair_engineer * max(1, problem.n_demands) + problem.pair_demand
+    order = np.argsort(keys, kind="stable")
+    want = e * max(1, problem.n_demands) + d
+    position = np.clip(np.searchsorted(keys[order], want), 0, max(0, len(order) - 1))
+    found = (e >= 0) & (d >= 0) & (len(order) > 0)
+    if len(order):
+        found &= keys[order][position] == want
+    if not found.all():
+        engineer_id, demand_id = wanted[int(np.flatnonzero(~found)[0])]
+        raise KeyError(f"{engineer_id} -> {demand_id} is not a candidate pair")
+    chosen[order[position]] = True
+    return chosen

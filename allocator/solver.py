@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -248,12 +248,38 @@ def _portfolio(
     params = [
         _core_parameters(options, options.time_limit, options.seed + k) for k in range(len(models))
     ]
+    # The other runs stop early only when the first one is final: then the result is the first
+    # run's whatever the timing, and every other outcome waits for its own deterministic limit.
+    others_stop = threading.Event()
+    finished = threading.Event()
+
+    def relay() -> None:
+        while not finished.is_set():
+            if stop.wait(0.05):
+                others_stop.set()
+                return
+
+    def first_final(future: Future[cpsat.CpsatRun]) -> None:
+        if future.result().status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE):
+            others_stop.set()
+
+    threading.Thread(target=relay, daemon=True).start()
     with ThreadPoolExecutor(max_workers=len(models)) as pool:
         futures = [
-            pool.submit(cpsat.run_cpsat, problem, p, hint, _bound_to(incumbent), stop, m)
-            for p, m in zip(params, models, strict=True)
+            pool.submit(
+                cpsat.run_cpsat,
+                problem,
+                p,
+                hint,
+                _bound_to(incumbent),
+                stop if k == 0 else others_stop,
+                m,
+            )
+            for k, (p, m) in enumerate(zip(params, models, strict=True))
         ]
+        futures[0].add_done_callback(first_final)
         runs = [future.result() for future in futures]
+    finished.set()
     status = SolveStatus.UNKNOWN
     for run in runs:  # Fixed order: the result does not depend on which run ended first.
         incumbent.offer(run.chosen, "cp-sat", checked=True)
@@ -294,7 +320,7 @@ def _race(
     )
     highs.start()
     status = SolveStatus.UNKNOWN
-    first_round = min(5.0, 0.25 * options.time_limit)
+    first_round = min(2.0, 0.25 * options.time_limit)
     params = _core_parameters(options, first_round, options.seed)
     lns_outcome = None
     try:

@@ -1,0 +1,100 @@
+"""API keys and roles: what a key looks like, how it is stored, what each role may do.
+
+Pure: key generation with `secrets`, SHA-256 of the key for storage (a key has 256 bits of
+entropy, so a plain hash is enough and lookups stay one indexed query), and the role ->
+permission table. Storing keys is `store.py`'s job; checking a request is the API's.
+
+>>> key = new_key()
+>>> key.startswith(PREFIX) and hash_key(key) != key
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from allocator.errors import AllocatorError
+
+PREFIX = "alk_"
+
+
+class Role(enum.StrEnum):
+    """What a key may do: planners upload and run, viewers read, auditors read and verify."""
+
+    PLANNER = "planner"
+    VIEWER = "viewer"
+    AUDITOR = "auditor"
+
+
+class Permission(enum.StrEnum):
+    READ = "read"
+    """Read portfolios, runs and results."""
+    WRITE = "write"
+    """Upload portfolios, submit and cancel runs."""
+    AUDIT = "audit"
+    """Recompute the audit chain."""
+
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLANNER: frozenset({Permission.READ, Permission.WRITE}),
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.AUDITOR: frozenset({Permission.READ, Permission.AUDIT}),
+}
+
+
+class AuthenticationError(AllocatorError):
+    """No API key was sent, or the key is not known (HTTP 401)."""
+
+
+class PermissionDeniedError(AllocatorError):
+    """The key's role does not allow the request (HTTP 403)."""
+
+
+def new_key() -> str:
+    """A new random API key: `alk_` and 43 URL-safe characters (256 bits)."""
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """What the store keeps of a key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    return permission in PERMISSIONS[role]
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """A stored key, without the key itself."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+ACTIONS = {
+    Permission.READ: "read portfolios and runs",
+    Permission.WRITE: "upload portfolios or submit and cancel runs",
+    Permission.AUDIT: "verify the audit log",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request: the key's name and role."""
+
+    name: str
+    role: Role
+
+    def require(self, permission: Permission) -> None:
+        """Raise PermissionDeniedError unless the role allows `permission`."""
+        if not allows(self.role, permission):
+            raise PermissionDeniedError(
+                f"key {self.name!r} has role {self.role.value}, which may not {ACTIONS[permission]}"
+            )

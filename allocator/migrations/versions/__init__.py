@@ -1,0 +1,1 @@
+"""Named schema versions, oldest first."""

@@ -1,7 +1,9 @@
-"""The `allocator` command line: solve, check, generate, schema.
+"""The `allocator` command line: solve, check, generate, schema; serve, keys, db, demo.
 
 An edge: parses arguments, calls the service functions, prints. Exit codes: 0 success,
 1 a check failed, 2 bad input (one line per problem, naming file, row, column and value).
+The service commands read their settings from `ALLOCATOR_*` variables (`settings.py`) and
+import the API and the store only when called, so that `solve` starts fast.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,10 +29,15 @@ from allocator.formats import (
     write_portfolio_json,
 )
 from allocator.generate import generate as generate_portfolio
+from allocator.keys import Role
 from allocator.model import Allocation, Portfolio
 from allocator.report import Summary, summarize
 from allocator.solver import SolveOptions
 from allocator.solver import solve as solve_portfolio
+
+if TYPE_CHECKING:
+    from allocator.settings import Settings
+    from allocator.store import Store
 
 app = typer.Typer(
     name="allocator",
@@ -158,6 +165,182 @@ def schema(
     result_path = out.with_name("allocation.schema.json")
     result_path.write_text(json.dumps(Allocation.model_json_schema(), indent=2) + "\n")
     console.print(f"Wrote {out} and {result_path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The service: serve, keys, db, demo
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The run store's schema.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+def _settings(**overrides: object) -> Settings:
+    """The service settings from the environment, with command-line overrides."""
+    from pydantic import ValidationError
+
+    from allocator.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        issues = [
+            InputIssue(
+                "ALLOCATOR_" + "_".join(str(p) for p in item["loc"]).upper(),
+                "",
+                item["msg"],
+                item.get("input"),
+            )
+            for item in error.errors(include_url=False)
+        ]
+        raise InvalidInputError(issues) from None
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+def _open_store(settings: Settings) -> Store:
+    from allocator.store import Store
+
+    store = Store(settings.database_url)
+    store.migrate()
+    return store
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Solver processes (ALLOCATOR_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API; the database is ALLOCATOR_DATABASE_URL (default ./var/allocator.db)."""
+    with _bad_input_exits():
+        settings = _settings(workers=workers)
+    _serve(settings, host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from allocator.api import create_app
+
+    api = create_app(settings)
+    console.print(
+        f"Serving on http://{host}:{port}  (API documentation: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(api, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="planner, viewer or auditor.")],
+    name: Annotated[str, typer.Option(min=1, help="Who holds the key; recorded with each run.")],
+) -> None:
+    """Create an API key and print it once (on the last line); only its hash is stored."""
+    from allocator.keys import hash_key, new_key
+
+    with _bad_input_exits():
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInputError([InputIssue("--name", "", "must be 1 to 100 characters")])
+        store = _open_store(_settings())
+        try:
+            key = new_key()
+            store.add_key(name, role, hash_key(key))
+        finally:
+            store.close()
+    console.print(f"Created a {role.value} key named {name!r}. It is shown only this once:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys: name, role, created, revoked (never the keys themselves)."""
+    with _bad_input_exits():
+        store = _open_store(_settings())
+        try:
+            entries = store.list_keys()
+        finally:
+            store.close()
+    table = Table(title="API keys")
+    for column in ("Name", "Role", "Created", "Revoked"):
+        table.add_column(column)
+    for entry in entries:
+        revoked = entry.revoked_at.isoformat(timespec="seconds") if entry.revoked_at else ""
+        table.add_row(
+            entry.name, entry.role.value, entry.created_at.isoformat(timespec="seconds"), revoked
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
+    """Revoke the active key of that name."""
+    with _bad_input_exits():
+        store = _open_store(_settings())
+        try:
+            count = store.revoke_key(name)
+        finally:
+            store.close()
+        if not count:
+            raise InvalidInputError([InputIssue("NAME", "", "no active key has this name", name)])
+    console.print(f"Revoked the key named {name!r}.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or bring its schema to the newest migration."""
+    from allocator.store import display_url
+
+    with _bad_input_exits():
+        settings = _settings()
+        _open_store(settings).close()
+    console.print(
+        f"Database at the newest schema: {display_url(settings.database_url)}", soft_wrap=True
+    )
+
+
+@app.command()
+def demo(
+    portfolio: Annotated[Path, typer.Option(help="Portfolio to store and run.")] = Path(
+        "data/sample"
+    ),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds of search.")] = 10.0,
+) -> None:
+    """Set up the service and show it working: database, a planner key named `demo` (printed),
+    the portfolio stored, one run submitted, then serve (`make run`)."""
+    from allocator.keys import Principal, hash_key, new_key
+    from allocator.runs import RunRequest, RunService
+    from allocator.store import display_url
+
+    with _bad_input_exits():
+        settings = _settings()
+        loaded = load_portfolio(portfolio)
+        store = _open_store(settings)
+        try:
+            store.revoke_key("demo")
+            key = new_key()
+            store.add_key("demo", Role.PLANNER, hash_key(key))
+            service = RunService(store, settings)
+            planner = Principal("demo", Role.PLANNER)
+            entry = service.add_portfolio(loaded, planner)
+            run = service.submit(RunRequest(portfolio_id=entry.id, time_limit=time_limit), planner)
+        finally:
+            store.close()
+    url = f"http://{host}:{port}"
+    console.print(f"Database: {display_url(settings.database_url)}", soft_wrap=True)
+    console.print(f"Stored {portfolio} as portfolio {entry.id}; submitted run {run.id}.")
+    console.print(
+        f"Open {url}/docs, press Authorize and paste the key, then try GET /v1/runs/{run.id}."
+    )
+    console.print(f"  curl -H 'Authorization: Bearer {key}' {url}/v1/runs/{run.id}")
+    console.print("Planner key (named demo):")
+    print(key, flush=True)
+    _serve(settings, host, port)
 
 
 # ---------------------------------------------------------------------------------------------

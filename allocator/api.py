@@ -1,0 +1,198 @@
+"""The HTTP API: the FastAPI app, its routers, and the one place errors become status codes.
+
+An edge. `create_app(settings)` opens the store (migrating it), builds the service and wires
+the routers under /v1; its lifespan re-queues runs a dead server left and starts the worker
+processes. Errors: the project's classes map to 401/403/404/409/413/415/422/429 with an
+`ErrorOut` body; request validation becomes the same 422 shape with each problem's place.
+Bad input never answers 500.
+
+>>> app = create_app(Settings(database_url="sqlite:///var/demo.db"))  # doctest: +SKIP
+>>> uvicorn.run(app, port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from allocator import __version__
+from allocator.errors import (
+    AllocatorError,
+    InfeasibleError,
+    InputIssue,
+    InvalidInputError,
+    NotFoundError,
+)
+from allocator.keys import AuthenticationError, PermissionDeniedError
+from allocator.routers import audit, health, portfolios, runs
+from allocator.routers.models import ErrorOut, Problem
+from allocator.runs import ConflictError, QueueFullError, RunService
+from allocator.settings import Settings
+from allocator.store import Store
+from allocator.uploads import UnsupportedMediaTypeError
+
+DESCRIPTION = """\
+Assigns presales engineers to sales opportunities with CP-SAT, and records every run so that
+it can be trusted later.
+
+1. `POST /v1/portfolios` a portfolio (JSON, or its CSV/XLSX files); keep its `id`.
+2. `POST /v1/runs` with `portfolio_id`: answered at once (202) with the run's `id`.
+3. Poll `GET /v1/runs/{id}` (status, progress, timings); then `GET /v1/runs/{id}/result`.
+4. Auditors: `GET /v1/audit/verify` recomputes the hash chain over every stored record.
+
+Every request but `/healthz` needs `Authorization: Bearer KEY` (keys from
+`allocator keys create --role planner|viewer|auditor --name NAME`). Planners upload, submit,
+cancel and read; viewers read; auditors read and verify.
+"""
+
+STATUS: list[tuple[type[AllocatorError], int]] = [
+    (InvalidInputError, 422),
+    (InfeasibleError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (QueueFullError, 429),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (UnsupportedMediaTypeError, 415),
+]
+"""The project's error classes and their HTTP status, most specific first."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API over the store named by `settings.database_url` (migrated on the way)."""
+    settings = settings or Settings()
+    store = Store(settings.database_url)
+    store.migrate()
+    service = RunService(store, settings, partial(Store, settings.database_url))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+            store.close()
+
+    app = FastAPI(
+        title="Presales allocation service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    for router in (portfolios.router, runs.router, audit.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(AllocatorError, _allocator_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _error(status: int, detail: str, problems: list[Problem] | None = None) -> JSONResponse:
+    body = ErrorOut(detail=detail, problems=problems or [])
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+def _problem(issue: InputIssue) -> Problem:
+    value = issue.value if isinstance(issue.value, str | int | float | bool) else None
+    if value is not None and not isinstance(value, str):
+        value = str(value)
+    return Problem(
+        where=issue.where, field=issue.field, message=issue.message, value=value, text=str(issue)
+    )
+
+
+async def _allocator_error(_: Request, error: Exception) -> JSONResponse:
+    status = next((code for kind, code in STATUS if isinstance(error, kind)), 400)
+    problems = None
+    if isinstance(error, InvalidInputError):
+        problems = [_problem(issue) for issue in error.issues[:200]]
+    response = _error(status, str(error), problems)
+    if isinstance(error, QueueFullError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, AuthenticationError):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's validation of the body, path and query, in the same shape as the core's."""
+    assert isinstance(error, RequestValidationError)
+    issues = []
+    for item in error.errors():
+        loc = tuple(item.get("loc", ()))
+        source, rest = (str(loc[0]), loc[1:]) if loc else ("body", ())
+        if source == "body":
+            where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest[:-1])
+        else:
+            where = source  # path, query, header
+        field = str(rest[-1]) if rest else ""
+        value = item.get("input")
+        if not isinstance(value, str | int | float | bool) or item.get("type") == "missing":
+            value = None
+        issues.append(InputIssue(where, field, str(item.get("msg", "is not valid")), value))
+    if not issues:
+        issues.append(InputIssue("request", "", "is not valid"))
+    invalid = InvalidInputError(issues)
+    return _error(422, str(invalid), [_problem(issue) for issue in issues[:200]])
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    response = _error(error.status_code, str(error.detail))
+    for name, value in (error.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class BodyLimit:
+    """Answers 413 to a body larger than `max_bytes` before any route reads it. A declared
+    Content-Length is checked as is (the server never passes on more); a body sent in chunks
+    is read here first, up to the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _error(413, f"the request body is larger than {self.max_bytes} bytes")
+        await response(scope, receive, send)

@@ -111,7 +111,9 @@ class Price(BaseModel):
 
     method: str
     exact: bool = Field(description="True when both allocations are proven optimal.")
-    feasible: bool = True
+    feasible: bool | None = Field(
+        True, description="False: no allocation staffs it; None: none found by this method."
+    )
     objective_change: float = Field(0.0, description="Points: forced minus current.")
     term_changes: dict[str, float] = Field(default_factory=dict)
     opportunities_losing: list[str] = Field(default_factory=list)
@@ -479,10 +481,10 @@ def _role_reason(run: Run, demand: Demand, role: Role, candidates: list[Candidat
         return f"no engineer anywhere has {need} (the best has level {best})"
     free = [c for c in candidates if c.rule == "weaker_fit"]
     if free and not demand.required:
-        best = max(free, key=lambda c: c.pair_points or 0.0)
+        top = max(free, key=lambda c: c.pair_points or 0.0)
         return (
             f"optional, and not worth it: {len(free)} qualified engineers are free, but the best, "
-            f"{best.engineer_id}, adds {best.pair_points or 0.0:+g} points of fit and travel "
+            f"{top.engineer_id}, adds {top.pair_points or 0.0:+g} points of fit and travel "
             f"before any load penalty"
         )
     if free:
@@ -578,8 +580,16 @@ def _opportunity_summary(run: Run, o: Opportunity, e: OpportunityExplanation) ->
     text = f"{head} got nobody: " + "; ".join(e.reasons) + "."
     if e.price is not None:
         p = e.price
-        if not p.feasible:
+        if p.feasible is False:
             text += " It cannot be staffed at all under the hard rules."
+        elif p.feasible is None:
+            text += f" No way to staff it was found by a {p.method}."
+        elif p.objective_change > 0:
+            text += (
+                f" Staffing it would even raise the objective by {p.objective_change:+,.2f} "
+                f"points ({p.method}): the run stopped (status {run.allocation.status.value}) "
+                f"before its search found this."
+            )
         else:
             losing = ", ".join(p.opportunities_losing) or "no other opportunity"
             text += (
@@ -625,20 +635,26 @@ def price_of_forcing(run: Run, opportunity_id: str, time_limit: float = 3.0) -> 
         options = SolveOptions(time_limit=time_limit, workers=2, seed=0)
         result = solve_compiled(forced, options, hint=run.chosen)
         selection = result.chosen if result.status.has_solution else None
+        proven_infeasible = result.status is SolveStatus.INFEASIBLE
         exact = (
             result.status is SolveStatus.OPTIMAL and run.allocation.status is SolveStatus.OPTIMAL
         )
         method = "whole allocation re-solved with the opportunity forced staffed"
     else:
         selection = _local_forced(run, forced, o, time_limit)
+        proven_infeasible = False
         exact = False
         method = (
             "neighbourhood re-solve (the engineers who could serve it and their work), "
             "the rest held fixed: an upper bound on the cost"
         )
     if selection is None:
+        # Proven only when the whole problem was re-solved; a neighbourhood may just be small.
         return Price(
-            method=method, exact=exact, feasible=False, seconds=time.perf_counter() - started
+            method=method,
+            exact=proven_infeasible,
+            feasible=False if proven_infeasible else None,
+            seconds=time.perf_counter() - started,
         )
     before = evaluate(problem, run.chosen)
     after = evaluate(problem, selection)
@@ -667,35 +683,42 @@ def price_of_forcing(run: Run, opportunity_id: str, time_limit: float = 3.0) -> 
 
 
 def _local_forced(run: Run, forced: CompiledProblem, o: int, time_limit: float) -> BoolArray | None:
-    """Staff opportunity `o` by re-solving only around it: the best few candidates of each of
-    its roles and the opportunities they alone serve."""
+    """Staff opportunity `o` by re-solving only around it: the best candidates of each of its
+    roles and the opportunities they alone serve; the circle widens (12, 48, 192 candidates
+    per role) until a way is found or the time is up."""
     problem = forced
     index = lns._Index.of(problem)
-    engineers: set[int] = set()
-    for d in index.demands_of_opportunity[o].tolist():
-        pairs = index.pairs_of_demand[d]
-        best = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")][:12]
-        engineers.update(problem.pair_engineer[best].tolist())
-    group = np.array(sorted(engineers), dtype=np.int64)
-    wanted = np.zeros(problem.n_opportunities, dtype=bool)
-    wanted[o] = True
-    chosen_idx = np.flatnonzero(run.chosen)
-    in_group = np.zeros(problem.n_engineers, dtype=bool)
-    in_group[group] = True
-    wanted[problem.pair_opportunity[chosen_idx[in_group[problem.pair_engineer[chosen_idx]]]]] = True
-    busy = np.zeros(problem.n_opportunities, dtype=bool)
-    sub, pair_map = lns._neighbourhood(
-        problem, index, run.chosen, group, np.random.default_rng(0), busy, wanted
-    )
-    if sub is None:
-        return None
-    options = SolveOptions(time_limit=time_limit, workers=2, seed=0)
-    result = solve_compiled(sub, options, hint=run.chosen[pair_map])
-    if not result.status.has_solution:
-        return None
-    selection = run.chosen.copy()
-    selection[pair_map] = result.chosen
-    return selection
+    deadline = time.perf_counter() + time_limit
+    for width in (12, 48, 192):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05:
+            return None
+        engineers: set[int] = set()
+        for d in index.demands_of_opportunity[o].tolist():
+            pairs = index.pairs_of_demand[d]
+            best = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")][:width]
+            engineers.update(problem.pair_engineer[best].tolist())
+        group = np.array(sorted(engineers), dtype=np.int64)
+        in_group = np.zeros(problem.n_engineers, dtype=bool)
+        in_group[group] = True
+        wanted = np.zeros(problem.n_opportunities, dtype=bool)
+        wanted[o] = True
+        chosen_idx = np.flatnonzero(run.chosen)
+        mine = chosen_idx[in_group[problem.pair_engineer[chosen_idx]]]
+        wanted[problem.pair_opportunity[mine]] = True
+        busy = np.zeros(problem.n_opportunities, dtype=bool)
+        sub, pair_map = lns._neighbourhood(
+            problem, index, run.chosen, group, np.random.default_rng(0), busy, wanted
+        )
+        if sub is None:
+            continue
+        options = SolveOptions(time_limit=remaining, workers=2, seed=0)
+        result = solve_compiled(sub, options, hint=run.chosen[pair_map])
+        if result.status.has_solution:
+            selection = run.chosen.copy()
+            selection[pair_map] = result.chosen
+            return selection
+    return None
 
 
 def what_it_would_take(
@@ -710,7 +733,9 @@ def what_it_would_take(
         * policy.value_weight
         / policy.value_unit
     )
-    if price.feasible and per_currency > 0:
+    if price.feasible and price.objective_change > 0:
+        answer.value_method = "nothing: staffing it already pays (the run stopped too early)"
+    elif price.feasible and per_currency > 0:
         # Forced objective = current - displacement + this opportunity's own points.
         own = run.value[opportunity.id] * policy.value_weight / policy.value_unit
         displacement = -price.objective_change + own
@@ -732,13 +757,18 @@ def what_it_would_take(
         for r in roles
         if r.required and r.engineer_id is None and not _has_free_candidate(r)
     ]
-    if answer.capacity:
+    if answer.capacity and run.problem.n_pairs <= LNS_PAIRS:
         staffed, elsewhere = _validate_capacity(run, opportunity, answer.capacity, time_limit)
         answer.capacity_validated = staffed
         answer.capacity_used_instead_on = elsewhere
         answer.capacity_method = (
             "the hours each blocked role needs, in its weeks, at its skill and level; validated "
             "by re-solving with one extra engineer per role offering exactly those hours"
+        )
+    elif answer.capacity:
+        answer.capacity_method = (
+            "the hours each blocked role needs, in its weeks, at its skill and level; not "
+            f"re-solved at this size ({run.problem.n_pairs:,} candidate pairs)"
         )
     return answer
 

@@ -131,7 +131,7 @@ def test_nobody_has_the_skill() -> None:
     e = explain_opportunity(run_of(p), "O1")
     assert not e.staffed
     assert e.roles[0].reason == "no engineer anywhere has the skill b"
-    assert e.price is not None and not e.price.feasible
+    assert e.price is not None and e.price.feasible is False
 
 
 def test_nobody_has_the_level() -> None:
@@ -234,7 +234,7 @@ def test_price_equals_brute_force_forced_optimum() -> None:
             assert e.price is not None
             forced = brute_force(p, forced=o.id)
             if forced == -float("inf"):
-                assert not e.price.feasible, seed
+                assert e.price.feasible is False, seed
                 continue
             assert e.price.exact, seed
             assert e.price.objective_change == pytest.approx(forced - optimum, abs=0.01), seed

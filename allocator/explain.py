@@ -641,7 +641,7 @@ def price_of_forcing(run: Run, opportunity_id: str, time_limit: float = 3.0) -> 
         )
         method = "whole allocation re-solved with the opportunity forced staffed"
     else:
-        selection = _local_forced(run, forced, o, time_limit)
+        selection = _local_forced(run, o, time_limit)
         proven_infeasible = False
         exact = False
         method = (
@@ -682,34 +682,23 @@ def price_of_forcing(run: Run, opportunity_id: str, time_limit: float = 3.0) -> 
     )
 
 
-def _local_forced(run: Run, forced: CompiledProblem, o: int, time_limit: float) -> BoolArray | None:
+def _local_forced(run: Run, o: int, time_limit: float) -> BoolArray | None:
     """Staff opportunity `o` by re-solving only around it: the best candidates of each of its
-    roles and the opportunities they alone serve; the circle widens (12, 48, 192 candidates
-    per role) until a way is found or the time is up."""
-    problem = forced
+    roles and the opportunities they work on; the circle widens (12, 48, 192 candidates per
+    role) until a way is found or the time is up."""
+    problem = run.problem
     index = lns._Index.of(problem)
     deadline = time.perf_counter() + time_limit
     for width in (12, 48, 192):
         remaining = deadline - time.perf_counter()
         if remaining <= 0.05:
             return None
-        engineers: set[int] = set()
-        for d in index.demands_of_opportunity[o].tolist():
-            pairs = index.pairs_of_demand[d]
-            best = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")][:width]
-            engineers.update(problem.pair_engineer[best].tolist())
-        group = np.array(sorted(engineers), dtype=np.int64)
-        in_group = np.zeros(problem.n_engineers, dtype=bool)
-        in_group[group] = True
-        wanted = np.zeros(problem.n_opportunities, dtype=bool)
-        wanted[o] = True
-        chosen_idx = np.flatnonzero(run.chosen)
-        mine = chosen_idx[in_group[problem.pair_engineer[chosen_idx]]]
-        wanted[problem.pair_opportunity[mine]] = True
+        group, wanted = lns.forced_circle(problem, index, run.chosen, o, width)
         busy = np.zeros(problem.n_opportunities, dtype=bool)
         sub, pair_map = lns._neighbourhood(
             problem, index, run.chosen, group, np.random.default_rng(0), busy, wanted
         )
+        sub = None if sub is None else lns.force_staffed(problem, sub, pair_map, o)
         if sub is None:
             continue
         options = SolveOptions(time_limit=remaining, workers=2, seed=0)

@@ -19,6 +19,7 @@ Imports `compiled`, `bounds`, `heuristics`, `cpsat` and `incumbent`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -121,8 +122,17 @@ def search(
 
     index = _Index.of(problem)
     workers = max(1, settings.workers)
-    size = min(START_ENGINEERS, max(2, problem.n_engineers // 5))
-    count = min(START_OPPORTUNITIES, max(4, problem.n_opportunities // 10))
+    sizes = {
+        "engineers": min(START_ENGINEERS, max(2, problem.n_engineers // 5)),
+        "opportunities": min(START_OPPORTUNITIES, max(4, problem.n_opportunities // 10)),
+        "force": 12,
+    }
+    limits = {
+        "engineers": problem.n_engineers,
+        "opportunities": problem.n_opportunities,
+        "force": max(2, problem.n_engineers),
+    }
+    gains = dict.fromkeys(sizes, 0)
     rounds = solves = improved = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
@@ -134,43 +144,55 @@ def search(
             busy_engineers = np.zeros(problem.n_engineers, dtype=bool)
             busy_opportunities = np.zeros(problem.n_opportunities, dtype=bool)
             for _ in range(workers):
-                by_opportunity = rng.random() < 0.5
+                kind = _pick_kind(problem, current, rng)
                 wanted = None
-                if by_opportunity:
+                forced = -1
+                if kind == "opportunities":
                     engineers, wanted = _choose_opportunities(
-                        problem, index, current, rng, count, busy_engineers
+                        problem, index, current, rng, sizes[kind], busy_engineers
+                    )
+                elif kind == "force":
+                    forced = _choose_unstaffed(problem, current, rng, busy_opportunities)
+                    engineers, wanted = forced_circle(
+                        problem, index, current, forced, sizes[kind], busy_engineers
                     )
                 else:
                     engineers = _choose_engineers(
-                        problem, index, current, rng, size, busy_engineers
+                        problem, index, current, rng, sizes[kind], busy_engineers
                     )
                 sub, pair_map = _neighbourhood(
                     problem, index, current, engineers, rng, busy_opportunities, wanted
                 )
                 if sub is None:
                     continue
+                if forced >= 0:
+                    sub = force_staffed(problem, sub, pair_map, forced)
+                    if sub is None:
+                        continue
                 busy_engineers[engineers] = True
                 busy_opportunities[problem.pair_opportunity[pair_map]] = True
                 # About a second per 4,000 pairs: enough to prove most neighbourhoods optimal.
                 seconds = min(remaining, max(0.5, min(3.0, sub.n_pairs / 4000)))
                 params = sub_parameters(seconds, int(rng.integers(1 << 30)), settings.reproducible)
                 future = pool.submit(cpsat.run_cpsat, sub, params, current[pair_map], None, stop)
-                jobs.append((future, pair_map, seconds, by_opportunity))
+                jobs.append((future, pair_map, seconds, kind))
             rounds += 1
-            quick = {True: 0, False: 0}
-            tried = {True: 0, False: 0}
+            quick = dict.fromkeys(sizes, 0)
+            tried = dict.fromkeys(sizes, 0)
             for future, pair_map, seconds, kind in jobs:
                 run = future.result()
                 solves += 1
                 if run.chosen is not None:
                     candidate = incumbent.chosen.copy()
                     candidate[pair_map] = run.chosen
-                    improved += incumbent.offer(candidate, "lns")
+                    if incumbent.offer(candidate, "lns"):
+                        improved += 1
+                        gains[kind] += 1
                 tried[kind] += 1
                 quick[kind] += run.status is SolveStatus.OPTIMAL and run.seconds < 0.5 * seconds
             # Grow after quick exact solves, shrink after slow ones.
-            size = _adapt(size, tried[False], quick[False], 2, problem.n_engineers)
-            count = _adapt(count, tried[True], quick[True], 2, problem.n_opportunities)
+            for kind, largest in limits.items():
+                sizes[kind] = _adapt(sizes[kind], tried[kind], quick[kind], 2, largest)
     return Outcome(
         status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
         build_seconds=build_seconds,
@@ -180,8 +202,8 @@ def search(
             "rounds": rounds,
             "neighbourhoods": solves,
             "improving_neighbourhoods": improved,
-            "final_neighbourhood_engineers": size,
-            "final_neighbourhood_opportunities": count,
+            "improving_by_kind": gains,
+            "final_sizes": sizes,
         },
     )
 
@@ -240,6 +262,69 @@ def _choose_engineers(
     noise = rng.random(problem.n_engineers)
     ranked = np.lexsort((noise, -counts))
     return ranked[: min(size, int((counts > 0).sum()))].astype(np.int64)
+
+
+def _pick_kind(problem: CompiledProblem, current: BoolArray, rng: np.random.Generator) -> str:
+    """Which neighbourhood next: a team slice, a pipeline slice, or forcing a valuable
+    unstaffed opportunity in (when there is one that is allowed to stay unstaffed)."""
+    draw = rng.random()
+    if draw < 0.3 and not problem.opportunity_must_staff.all():
+        staffed = staffed_opportunities(problem, current)
+        if (problem.opportunity_value[~staffed] > 0).any():
+            return "force"
+    return "opportunities" if draw < 0.65 else "engineers"
+
+
+def _choose_unstaffed(
+    problem: CompiledProblem, current: BoolArray, rng: np.random.Generator, busy: BoolArray
+) -> int:
+    """A valuable unstaffed opportunity, drawn with probability proportional to its value."""
+    staffed = staffed_opportunities(problem, current)
+    weight = np.where(staffed | busy, 0, problem.opportunity_value).astype(np.float64)
+    weight = np.maximum(weight, 0.0)
+    if weight.sum() <= 0:
+        return -1
+    return int(rng.choice(problem.n_opportunities, p=weight / weight.sum()))
+
+
+def forced_circle(
+    problem: CompiledProblem,
+    index: _Index,
+    current: BoolArray,
+    o: int,
+    width: int,
+    busy_engineers: BoolArray | None = None,
+) -> tuple[IntArray, BoolArray]:
+    """The engineers who could best serve opportunity `o` (the `width` best-scoring candidates
+    of each of its roles) and the opportunities they work on, plus `o`: where staffing `o`
+    is decided."""
+    wanted = np.zeros(problem.n_opportunities, dtype=bool)
+    if o < 0:
+        return np.zeros(0, dtype=np.int64), wanted
+    group = np.zeros(problem.n_engineers, dtype=bool)
+    for d in index.demands_of_opportunity[o].tolist():
+        pairs = index.pairs_of_demand[d]
+        if busy_engineers is not None:
+            pairs = pairs[~busy_engineers[problem.pair_engineer[pairs]]]
+        best = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")][:width]
+        group[problem.pair_engineer[best]] = True
+    wanted[o] = True
+    chosen = np.flatnonzero(current)
+    wanted[problem.pair_opportunity[chosen[group[problem.pair_engineer[chosen]]]]] = True
+    return np.flatnonzero(group).astype(np.int64), wanted
+
+
+def force_staffed(
+    problem: CompiledProblem, sub: CompiledProblem, pair_map: IntArray, o: int
+) -> CompiledProblem | None:
+    """`sub` with opportunity `o` (an index of `problem`) required to be staffed; None when
+    `o` is not part of the neighbourhood."""
+    name = problem.opportunity_ids[o]
+    if name not in sub.opportunity_ids:
+        return None
+    must = sub.opportunity_must_staff.copy()
+    must[list(sub.opportunity_ids).index(name)] = True
+    return dataclasses.replace(sub, opportunity_must_staff=must)
 
 
 def _choose_opportunities(

@@ -118,6 +118,15 @@ def search(
             incumbent.tighten(bound.bound)
             start = _price_greedy(problem, reduced_scores(problem, bound))
             incumbent.offer(start, "price-greedy")
+    if incumbent.best is None:
+        # Greedy found nothing (tight capacities, pins, jobs that must all be placed): ask
+        # CP-SAT for a first allocation of the whole problem.
+        seconds = max(0.5, min(10.0, 0.25 * settings.time_limit))
+        first = cpsat.run_cpsat(
+            problem, sub_parameters(seconds, settings.seed, settings.reproducible), stop=stop
+        )
+        incumbent.offer(first.chosen, "cp-sat", checked=True)
+        incumbent.tighten(first.bound)
     build_seconds = time.perf_counter() - started
 
     index = _Index.of(problem)

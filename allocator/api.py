@@ -15,11 +15,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from allocator import __version__
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(_known_query)],
     )
     app.state.service = service
     for router in (portfolios.router, runs.router, audit.router, health.router):
@@ -94,7 +100,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with one correction: the domain's `requested_at` is a date-time that
+    may come without a UTC offset (CSV exports usually have none), so it is served as given;
+    the schema says so instead of claiming RFC 3339 `date-time`."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        opportunity = schema["components"]["schemas"]["Opportunity"]["properties"]
+        opportunity["requested_at"]["anyOf"][0] = {
+            "type": "string",
+            "description": "ISO 8601 date and time, with or without a UTC offset.",
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _known_query(request: Request) -> None:
+    """Refuse query parameters the route does not take: `?stauts=done` would otherwise list
+    every run without a word."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        expected = ", ".join(sorted(known)) or "none"
+        raise InvalidInputError(
+            [
+                InputIssue(f"query parameter {name}", "", f"is not known (expected: {expected})")
+                for name in unknown
+            ]
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def _error(status: int, detail: str, problems: list[Problem] | None = None) -> JSONResponse:
@@ -131,11 +180,16 @@ async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
     for item in error.errors():
         loc = tuple(item.get("loc", ()))
         source, rest = (str(loc[0]), loc[1:]) if loc else ("body", ())
+        if item.get("type") == "json_invalid":
+            reason = item.get("ctx", {}).get("error", "")
+            issues.append(InputIssue("request body", "", f"is not valid JSON: {reason}".strip()))
+            continue
         if source == "body":
             where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest[:-1])
-        else:
-            where = source  # path, query, header
-        field = str(rest[-1]) if rest else ""
+            field = str(rest[-1]) if rest else ""
+        else:  # path, query, header
+            where = f"{source} parameter {'.'.join(str(p) for p in rest)}".strip()
+            field = ""
         value = item.get("input")
         if not isinstance(value, str | int | float | bool) or item.get("type") == "missing":
             value = None
@@ -146,11 +200,19 @@ async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
     return _error(422, str(invalid), [_problem(issue) for issue in issues[:200]])
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:  # FastAPI could not parse the body: bad input, so 422.
+        issue = InputIssue("request body", "", f"cannot be read: {error.detail}")
+        return _error(422, str(issue), [_problem(issue)])
     response = _error(error.status_code, str(error.detail))
     for name, value in (error.headers or {}).items():
         response.headers[name] = value
+    if error.status_code == 405:  # Starlette names only the first route of the path.
+        paths = request.app.openapi()["paths"]
+        for template, operations in paths.items():
+            if compile_path(template)[0].match(request.url.path):
+                response.headers["Allow"] = ", ".join(sorted(m.upper() for m in operations))
     return response
 
 

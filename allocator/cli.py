@@ -222,7 +222,11 @@ def serve(
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
     from allocator.api import create_app
 

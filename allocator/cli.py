@@ -20,6 +20,7 @@ from rich.table import Table
 
 from allocator.baselines import BASELINES, run_baseline
 from allocator.check import check as check_allocation
+from allocator.cli_whatif import app as whatif_app
 from allocator.errors import AllocatorError, InputIssue, InvalidInputError
 from allocator.formats import (
     load_allocation,
@@ -174,6 +175,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 db_app = typer.Typer(help="The run store's schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(whatif_app, name="sweep")  # What-if planning: allocator/cli_whatif.py
 
 
 def _settings(**overrides: object) -> Settings:

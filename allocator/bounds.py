@@ -41,6 +41,10 @@ class LagrangianBound:
     """(E,) price of one assignment of the engineer (mu)."""
     iterations: int
     seconds: float
+    multipliers: tuple[FloatArray, FloatArray, FloatArray] | None = None
+    """(lambda, nu, mu) that gave the bound, to continue from."""
+    step_scale: float = 2.0
+    """The step scale reached, to continue from."""
 
 
 class _Relaxation:
@@ -61,11 +65,13 @@ class _Relaxation:
         self.engineer = pe
         self.demand = pd
         self.score = score[self.pairs]
-        self.week_hours = (problem.pair_hours[self.pairs, None] * problem.demand_active[pd]).astype(
-            np.float64
-        )
+        hours = problem.pair_hours[self.pairs].astype(np.float64)
+        active = problem.demand_active[pd]
+        self.week_hours = [np.where(active[:, w], hours, 0.0) for w in range(problem.n_weeks)]
         # Segments of pairs per demand (pairs are sorted by demand).
         self.demands_with_pairs, self.starts = np.unique(pd, return_index=True)
+        ends = np.append(self.starts[1:], len(pd))
+        self.segment = np.repeat(np.arange(len(self.starts)), ends - self.starts)
         has_pairs = np.zeros(problem.n_demands, dtype=bool)
         has_pairs[self.demands_with_pairs] = True
         opp = problem.demand_opportunity
@@ -90,26 +96,37 @@ class _Relaxation:
         assignment counts (for the subgradient)."""
         p = self.p
         price = lam + nu
-        reduced = self.score - mu[self.engineer] - (price[self.engineer] * self.week_hours).sum(1)
-        best = np.maximum.reduceat(reduced, self.starts)
-        gain = np.where(self.d_required, best, np.maximum(best, 0.0))
-        per_opp = np.zeros(p.n_opportunities)
-        np.add.at(per_opp, self.d_opp, gain)
-        per_opp += p.opportunity_value
-        take = self.open & ((per_opp > 0) | self.must)
-        value = float(per_opp[take].sum())
-        # The chosen pair per demand: the first reaching the maximum in its segment.
-        seg = np.repeat(np.arange(len(self.starts)), np.diff(np.append(self.starts, len(reduced))))
-        at_max = reduced >= best[seg]
-        first = np.zeros(len(reduced), dtype=bool)
-        candidates = np.flatnonzero(at_max)
-        _, first_of_seg = np.unique(seg[candidates], return_index=True)
-        first[candidates[first_of_seg]] = True
-        demand_taken = take[self.d_opp] & (self.d_required | (best > 0))
-        chosen = first & demand_taken[seg]
-        load = np.zeros((p.n_engineers, p.n_weeks))
-        np.add.at(load, self.engineer[chosen], self.week_hours[chosen])
-        count = np.bincount(self.engineer[chosen], minlength=p.n_engineers).astype(np.float64)
+        reduced = self.score - mu[self.engineer]
+        for w, hours in enumerate(self.week_hours):
+            reduced -= np.ascontiguousarray(price[:, w])[self.engineer] * hours
+        if not len(reduced):
+            load = np.zeros((p.n_engineers, p.n_weeks))
+            count = np.zeros(p.n_engineers)
+            value = float(p.opportunity_value[self.open & self.must].sum())
+        else:
+            best = np.maximum.reduceat(reduced, self.starts)
+            gain = np.where(self.d_required, best, np.maximum(best, 0.0))
+            per_opp = np.bincount(self.d_opp, weights=gain, minlength=p.n_opportunities)
+            per_opp += p.opportunity_value
+            take = self.open & ((per_opp > 0) | self.must)
+            value = float(per_opp[take].sum())
+            # The chosen pair per demand: the first reaching the maximum in its segment.
+            at_max = np.flatnonzero(reduced >= best[self.segment])
+            segments = self.segment[at_max]
+            first = np.ones(len(at_max), dtype=bool)
+            first[1:] = segments[1:] != segments[:-1]
+            per_segment = at_max[first]
+            demand_taken = take[self.d_opp] & (self.d_required | (best > 0))
+            chosen = per_segment[demand_taken]
+            engineers = self.engineer[chosen]
+            load = np.stack(
+                [
+                    np.bincount(engineers, weights=hours[chosen], minlength=p.n_engineers)
+                    for hours in self.week_hours
+                ],
+                axis=1,
+            )
+            count = np.bincount(engineers, minlength=p.n_engineers).astype(np.float64)
         capacity = p.engineer_available.astype(np.float64)
         slack = p.engineer_load_slack.astype(np.float64)
         bound = (
@@ -128,11 +145,13 @@ def lagrangian_bound(
     time_limit: float = 5.0,
     max_iterations: int = 300,
     stop: threading.Event | None = None,
+    start: LagrangianBound | None = None,
 ) -> LagrangianBound:
     """Subgradient descent on the Lagrangian dual; `target` is the best known objective.
 
-    Returns the lowest bound seen (every one is valid). math.inf when the relaxation shows no
-    allocation can exist (a must-staff job without candidates).
+    Returns the lowest bound seen (every one is valid); -math.inf when the relaxation shows
+    no allocation can exist (a must-staff job without candidates). `start` continues from an
+    earlier result's multipliers.
     """
     started = time.perf_counter()
     relaxation = _Relaxation(problem)
@@ -143,12 +162,17 @@ def lagrangian_bound(
     lam = np.zeros((n_e, n_w))
     nu = np.zeros((n_e, n_w))
     mu = np.zeros(n_e)
+    theta = 2.0
+    if start is not None and start.multipliers is not None:
+        lam, nu, mu = (m.copy() for m in start.multipliers)
+        theta = start.step_scale
     cap = problem.engineer_available.astype(np.float64)
     slack = problem.engineer_load_slack.astype(np.float64)
     limit = problem.engineer_max_assignments.astype(np.float64)
     load_cap = float(problem.load_weight)
     best = (math.inf, lam.copy(), nu.copy(), mu.copy())
-    theta = 2.0
+    if start is not None and math.isfinite(start.bound):
+        best = (start.bound, lam.copy(), nu.copy(), mu.copy())
     stale = 0
     iterations = 0
     while iterations < max_iterations:
@@ -159,7 +183,7 @@ def lagrangian_bound(
             stale = 0
         else:
             stale += 1
-            if stale >= 8:
+            if stale >= 12:
                 theta /= 2
                 stale = 0
         g_lam = cap - load
@@ -186,6 +210,8 @@ def lagrangian_bound(
         assignment_price=mu,
         iterations=iterations,
         seconds=time.perf_counter() - started,
+        multipliers=(lam, nu, mu),
+        step_scale=theta,
     )
 
 

@@ -104,12 +104,15 @@ def search(
     a fixed order, so that a seed gives the same rounds whatever the thread timing.
     """
     started = time.perf_counter()
-    deadline = started + settings.time_limit
+    # The last part of the budget refines the bound (prices continue from the first ones).
+    tail = min(0.15 * settings.time_limit, 10.0) if prices else 0.0
+    deadline = started + settings.time_limit - tail
     rng = np.random.default_rng(settings.seed)
     target = incumbent.value if incumbent.value is not None else 0
     # Prices first: a bound, and a price-aware greedy start. A fixed number of iterations (and
     # a generous time cap) keeps the prices, and so the start, the same run after run.
     iterations = 0
+    bound = None
     if prices:
         cap = max(1.0, 0.3 * settings.time_limit)
         bound = lagrangian_bound(problem, target, time_limit=cap, max_iterations=60, stop=stop)
@@ -202,6 +205,13 @@ def search(
             # Grow after quick exact solves, shrink after slow ones.
             for kind, largest in limits.items():
                 sizes[kind] = _adapt(sizes[kind], tried[kind], quick[kind], 2, largest)
+    if bound is not None and bound.multipliers is not None and not stop.is_set():
+        target = incumbent.value if incumbent.value is not None else 0
+        refined = lagrangian_bound(
+            problem, target, time_limit=tail, max_iterations=10_000, stop=stop, start=bound
+        )
+        incumbent.tighten(refined.bound)
+        iterations += refined.iterations
     return Outcome(
         status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
         build_seconds=build_seconds,

@@ -1,9 +1,12 @@
-# Two entry points: `make run` (solve the bundled sample) and `make test` (the whole suite).
-# Both create .venv from pyproject.toml on first use.
+# Two entry points: `make run` (the service with a finished run of the bundled sample, on
+# http://127.0.0.1:8000) and `make test` (the whole suite). Both create .venv from
+# pyproject.toml on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test lint clean
 
@@ -13,8 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Creates var/allocator.db, a planner key named demo (printed), stores data/sample, submits one
+# run, then serves the API and /docs until Ctrl-C.
 run: $(STAMP)
-	$(BIN)/allocator solve data/sample --out var/sample-result.json
+	$(BIN)/allocator demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

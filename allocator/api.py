@@ -121,7 +121,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _known_query(request: Request) -> None:
+async def _known_query(request: Request) -> None:
     """Refuse query parameters the route does not take: `?stauts=done` would otherwise list
     every run without a word."""
     route = request.scope.get("route")

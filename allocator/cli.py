@@ -224,6 +224,7 @@ def serve(
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    import gc
     import logging
 
     import uvicorn
@@ -233,6 +234,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from allocator.api import create_app
 
     api = create_app(settings)
+    gc.collect()
+    gc.freeze()  # The app's long-lived objects leave the collector's scans: shorter pauses.
     console.print(
         f"Serving on http://{host}:{port}  (API documentation: http://{host}:{port}/docs)"
     )

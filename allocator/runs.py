@@ -19,6 +19,7 @@ Imports the solver, the domain, `keys` and `settings`; never the API or the stor
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -261,6 +262,7 @@ class RunService:
         self.open_store = open_store
         self.versions = provenance()
         self._submit_lock = threading.Lock()
+        self._known_keys: dict[str, tuple[Principal, float]] = {}
         self._pool: WorkerPool | None = None
 
     # -----------------------------------------------------------------------------------------
@@ -288,12 +290,29 @@ class RunService:
     # Keys
 
     def authenticate(self, key: str | None) -> Principal:
+        """The holder of `key`; AuthenticationError when there is none or it is unknown."""
         if not key:
             raise AuthenticationError("send an API key as `Authorization: Bearer KEY`")
-        entry = self.store.find_key(hash_key(key))
+        digest = hash_key(key)
+        entry = self.store.find_key(digest)
         if entry is None:
             raise AuthenticationError("the API key is not known or was revoked")
-        return Principal(entry.name, entry.role)
+        principal = Principal(entry.name, entry.role)
+        if self.settings.key_cache_seconds > 0:
+            if len(self._known_keys) > 10_000:
+                self._known_keys.clear()
+            self._known_keys[digest] = (principal, time.monotonic())
+        return principal
+
+    def recently_authenticated(self, key: str | None) -> Principal | None:
+        """The holder of `key` if it was checked against the store in the last
+        `key_cache_seconds` (no I/O, so the API can answer reads without a key lookup)."""
+        if not key:
+            return None
+        found = self._known_keys.get(hash_key(key))
+        if found is None or time.monotonic() - found[1] > self.settings.key_cache_seconds:
+            return None
+        return found[0]
 
     # -----------------------------------------------------------------------------------------
     # Portfolios
@@ -569,8 +588,7 @@ def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
     """A worker process's life: claim the oldest queued run, solve it, repeat; end with the
     parent."""
     name = worker_name(os.getpid())
-    if settings.worker_niceness:
-        os.nice(settings.worker_niceness)
+    _lower_priority(settings.worker_niceness)
     store = open_store()
     try:
         while os.getppid() == parent_pid:
@@ -582,6 +600,18 @@ def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
                 execute(store, run, settings, name, parent_pid)
     finally:
         store.close()
+
+
+def _lower_priority(niceness: int) -> None:
+    """Renice every thread of this process (Linux keeps niceness per thread; the threads the
+    solver starts later inherit it)."""
+    if not niceness:
+        return
+    tasks = Path("/proc/self/task")
+    threads = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
+    for thread in threads:
+        with contextlib.suppress(OSError):  # A thread that has just ended.
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 class _Watch:

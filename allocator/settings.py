@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     )
     solver_threads: int = Field(1, ge=1, le=64, description="CP-SAT threads of each solve.")
     worker_niceness: int = Field(
-        10, ge=0, le=19, description="Scheduling niceness of the worker processes."
+        19,
+        ge=0,
+        le=19,
+        description="Scheduling niceness of the worker processes: solves take the CPU the "
+        "API does not need, so reads stay fast while CP-SAT runs.",
     )
     queue_size: int = Field(
         50, ge=1, description="Runs waiting at most; one more is answered 429 with Retry-After."
@@ -48,6 +52,12 @@ class Settings(BaseSettings):
     max_opportunities: int = Field(20_000, ge=1, description="Most opportunities in one portfolio.")
     poll_seconds: float = Field(
         0.2, gt=0, le=5, description="How often a worker looks for work and for a cancel."
+    )
+    key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a checked API key is trusted without a lookup; a revoked key "
+        "stops working within this time. 0 looks every key up.",
     )
     progress_seconds: float = Field(
         0.5, gt=0, description="Least interval between two progress writes of a run."

@@ -438,3 +438,15 @@ def test_openapi_describes_every_field(api: Api) -> None:
     assert missing == []
     assert all(path.startswith(("/v1/", "/healthz")) for path in spec["paths"])
     assert json.dumps(spec).count('#/components/schemas/Portfolio"') >= 2
+
+
+def test_a_revoked_key_stops_working_within_the_key_cache_time(tmp_path: Path) -> None:
+    api = Api(tmp_path, key_cache_seconds=0.3)
+    with api.client:
+        assert api.get("/v1/runs").status_code == 200
+        api.store.revoke_key("viewer")
+        assert api.get("/v1/runs").status_code == 200  # Trusted for key_cache_seconds ...
+        time.sleep(0.4)
+        answer = api.get("/v1/runs")  # ... then looked up again.
+        assert answer.status_code == 401
+        assert answer.json()["detail"] == "the API key is not known or was revoked"

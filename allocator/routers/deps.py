@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from allocator.keys import Permission, Principal
 from allocator.runs import RunService
@@ -21,7 +22,7 @@ bearer = HTTPBearer(
 )
 
 
-def get_service(request: Request) -> RunService:
+async def get_service(request: Request) -> RunService:
     service: RunService = request.app.state.service
     return service
 
@@ -30,21 +31,25 @@ ServiceDep = Annotated[RunService, Depends(get_service)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _principal(service: ServiceDep, credentials: Credentials) -> Principal:
-    return service.authenticate(None if credentials is None else credentials.credentials)
+async def _principal(service: ServiceDep, credentials: Credentials) -> Principal:
+    # Async, and a key seen in the last seconds needs no lookup: a read costs the event loop
+    # one hop to the thread pool (the route itself), not three.
+    key = None if credentials is None else credentials.credentials
+    known = service.recently_authenticated(key)
+    return known if known is not None else await run_in_threadpool(service.authenticate, key)
 
 
-def _reader(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _reader(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     principal.require(Permission.READ)
     return principal
 
 
-def _planner(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _planner(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     principal.require(Permission.WRITE)
     return principal
 
 
-def _auditor(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _auditor(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     principal.require(Permission.AUDIT)
     return principal
 

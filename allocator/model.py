@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -171,40 +171,36 @@ class Policy(_Record):
         return self
 
 
-class Pin(_Record):
-    """A manager fixes an assignment: the engineer serves this opportunity (or this demand)."""
-
-    engineer_id: str = Field(min_length=1)
-    opportunity_id: str = Field(min_length=1)
-    demand_id: str = Field("", description="When empty: any demand of the opportunity.")
-    set_by: str = ""
-    reason: str = ""
-
-    def label(self) -> str:
-        target = self.demand_id or self.opportunity_id
-        return f"pin {self.engineer_id} -> {target}"
-
-
-class Forbid(_Record):
-    """A manager rules an assignment out (conflict of interest, customer refusal, ...)."""
-
-    engineer_id: str = Field(min_length=1)
-    opportunity_id: str = Field(min_length=1)
-    demand_id: str = Field("", description="When empty: every demand of the opportunity.")
-    set_by: str = ""
-    reason: str = ""
-
-    def label(self) -> str:
-        target = self.demand_id or self.opportunity_id
-        return f"forbid {self.engineer_id} -> {target}"
-
-
 class PreviousAssignment(_Record):
     """An assignment held in the previous run; moving the engineer off it costs continuity."""
 
-    engineer_id: str = Field(min_length=1)
-    opportunity_id: str = Field(min_length=1)
-    demand_id: str = Field("", description="When empty: any demand of the opportunity keeps it.")
+    engineer_id: str = Field(min_length=1, description="The engineer.")
+    opportunity_id: str = Field(min_length=1, description="The opportunity.")
+    demand_id: str = Field("", description="When empty: any demand of the opportunity.")
+
+
+class _Directive(PreviousAssignment):
+    """A manager's decision about one engineer and one opportunity (or one of its demands)."""
+
+    set_by: str = Field("", description="Who decided.")
+    reason: str = Field("", description="Why, in words.")
+    _word: ClassVar[str] = ""
+
+    def label(self) -> str:
+        """`pin E1 -> OPP-7` or `forbid E1 -> OPP-7/architect`: how reports name it."""
+        return f"{self._word} {self.engineer_id} -> {self.demand_id or self.opportunity_id}"
+
+
+class Pin(_Directive):
+    """The engineer serves this opportunity (any of its demands) or this demand: always."""
+
+    _word: ClassVar[str] = "pin"
+
+
+class Forbid(_Directive):
+    """The engineer never serves this opportunity (every demand) or this demand."""
+
+    _word: ClassVar[str] = "forbid"
 
 
 class Portfolio(_Record):

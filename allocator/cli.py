@@ -237,7 +237,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     gc.collect()
     gc.freeze()  # The app's long-lived objects leave the collector's scans: shorter pauses.
     console.print(
-        f"Serving on http://{host}:{port}  (API documentation: http://{host}:{port}/docs)"
+        f"Serving on http://{host}:{port}  (API documentation: http://{host}:{port}/docs)",
+        soft_wrap=True,
     )
     uvicorn.run(api, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
@@ -344,9 +345,10 @@ def demo(
     console.print(f"Database: {display_url(settings.database_url)}", soft_wrap=True)
     console.print(f"Stored {portfolio} as portfolio {entry.id}; submitted run {run.id}.")
     console.print(
-        f"Open {url}/docs, press Authorize and paste the key, then try GET /v1/runs/{run.id}."
+        f"Open {url}/docs, press Authorize and paste the key, then try GET /v1/runs/{run.id}.",
+        soft_wrap=True,
     )
-    console.print(f"  curl -H 'Authorization: Bearer {key}' {url}/v1/runs/{run.id}")
+    console.print(f"  curl -H 'Authorization: Bearer {key}' {url}/v1/runs/{run.id}", soft_wrap=True)
     console.print("Planner key (named demo):")
     print(key, flush=True)
     _serve(settings, host, port)

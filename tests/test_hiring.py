@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from conftest import demand, engineer, make_portfolio, opportunity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,7 +70,7 @@ def assert_top_pick_is_a_brute_force_best(
     top = recommendation.ranking[0]
     assert top.objective_delta == max(gains.values())
     assert gains[top.skill, top.region] == max(gains.values())
-    assert top.value_delta == 1000 * top.objective_delta
+    assert top.value_delta == pytest.approx(1000 * top.objective_delta)
 
 
 def test_the_best_hire_is_the_one_brute_force_finds_on_a_small_case() -> None:

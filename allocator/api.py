@@ -36,9 +36,10 @@ from allocator.errors import (
     NotFoundError,
 )
 from allocator.keys import AuthenticationError, PermissionDeniedError
-from allocator.routers import audit, health, portfolios, runs
+from allocator.routers import audit, health, portfolios, runs, scenarios
 from allocator.routers.models import ErrorOut, Problem
 from allocator.runs import ConflictError, QueueFullError, RunService
+from allocator.scenario_service import ScenarioService
 from allocator.settings import Settings
 from allocator.store import Store
 from allocator.uploads import UnsupportedMediaTypeError
@@ -76,13 +77,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(settings.database_url)
     store.migrate()
     service = RunService(store, settings, partial(Store, settings.database_url))
+    what_if = ScenarioService(store, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
+        what_if.start()
         try:
             yield
         finally:
+            what_if.stop()
             service.stop()
             store.close()
 
@@ -94,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(_known_query)],
     )
     app.state.service = service
-    for router in (portfolios.router, runs.router, audit.router, health.router):
+    app.state.scenarios = what_if
+    for router in (portfolios.router, runs.router, scenarios.router, audit.router, health.router):
         app.include_router(router)
     app.add_exception_handler(AllocatorError, _allocator_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)

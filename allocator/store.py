@@ -11,10 +11,13 @@ An edge. Owns every SQL statement of the package. Four kinds of rows:
   database is the queue, worker processes claim the oldest queued run.
 - `portfolios`: an index of the uploaded portfolios; their content lives in the ledger.
 - `api_keys`: name, role and SHA-256 of each key.
+- `scenario_sets`: the queue state of each what-if request (`scenario_service.py`); its inputs
+  and its comparison are `scenario_accepted` and `scenario_finished` ledger records.
 
 SQLite (the default, WAL journal, a file under ./var/) or PostgreSQL through
 `ALLOCATOR_DATABASE_URL`. Schema changes are Alembic migrations in `allocator/migrations/`,
-applied by `Store.migrate()`. Imports the service's record types (`runs`), `ledger` and `keys`.
+applied by `Store.migrate()`. Imports the service's record types (`runs`,
+`scenario_service`), `ledger` and `keys`.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from allocator.runs import (
     RunStatus,
     RunSummary,
 )
+from allocator.scenario_service import ScenarioSetState, ScenarioSetSummary
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -126,6 +130,29 @@ runs = Table(
     Column("progress_seconds", Float),
     Column("solve_status", String(16)),
     Column("objective", Float),
+    Column("message", Text, nullable=False),
+    Column("accepted_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
+)
+scenario_sets = Table(
+    "scenario_sets",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("submitted_by", String(200), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("portfolio_id", BigInteger),
+    Column("base_run_id", BigInteger),
+    Column("portfolio_name", String(200), nullable=False),
+    Column("scenarios", Integer, nullable=False),
+    Column("time_limit", Float, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("worker", String(100), nullable=False),
+    Column("solves_done", Integer, nullable=False),
+    Column("solves_total", Integer, nullable=False),
     Column("message", Text, nullable=False),
     Column("accepted_seq", BigInteger, ForeignKey("ledger.seq")),
     Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
@@ -582,6 +609,187 @@ class Store:
         return [row.id for row in stuck]
 
     # -----------------------------------------------------------------------------------------
+    # Scenario sets (what-if requests): queue state here, inputs and outcome in the ledger
+
+    def create_scenario_set(
+        self, summary: ScenarioSetSummary, inputs: dict[str, Any]
+    ) -> ScenarioSetState:
+        """Accept a scenario set: its queue row and its `scenario_accepted` record."""
+        with self._write() as connection:
+            set_id = connection.execute(
+                insert(scenario_sets)
+                .values(
+                    status=RunStatus.QUEUED.value,
+                    submitted_by=summary.submitted_by,
+                    submitted_at=summary.submitted_at,
+                    portfolio_id=summary.portfolio_id,
+                    base_run_id=summary.base_run_id,
+                    portfolio_name=summary.portfolio_name,
+                    scenarios=summary.scenarios,
+                    time_limit=summary.time_limit,
+                    seed=summary.seed,
+                    attempt=0,
+                    worker="",
+                    solves_done=0,
+                    solves_total=0,
+                    message="",
+                )
+                .returning(scenario_sets.c.id)
+            ).scalar_one()
+            content = {"scenario_set_id": set_id, **inputs}
+            seq = self._append(
+                connection, "scenario_accepted", set_id, summary.submitted_by, content
+            )
+            connection.execute(
+                update(scenario_sets).where(scenario_sets.c.id == set_id).values(accepted_seq=seq)
+            )
+        return self.get_scenario_set(set_id)
+
+    def get_scenario_set(self, set_id: int) -> ScenarioSetState:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(scenario_sets).where(scenario_sets.c.id == set_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"scenario set {set_id} does not exist")
+        return _scenario_state(row)
+
+    def scenario_set_inputs(self, set_id: int) -> dict[str, Any]:
+        """The content of the set's `scenario_accepted` record."""
+        with self.engine.connect() as connection:
+            seq = connection.execute(
+                select(scenario_sets.c.accepted_seq).where(scenario_sets.c.id == set_id)
+            ).scalar_one_or_none()
+            if seq is None:
+                raise NotFoundError(f"scenario set {set_id} does not exist")
+            content: dict[str, Any] = self._content(connection, seq)
+        return content
+
+    def scenario_set_outcome(self, set_id: int) -> dict[str, Any] | None:
+        """The content of the set's `scenario_finished` record; None until it has ended."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(scenario_sets.c.finished_seq).where(scenario_sets.c.id == set_id)
+            ).one_or_none()
+            if row is None:
+                raise NotFoundError(f"scenario set {set_id} does not exist")
+            if row.finished_seq is None:
+                return None
+            content: dict[str, Any] = self._content(connection, row.finished_seq)
+        return content
+
+    def queued_scenario_sets(self) -> int:
+        with self.engine.connect() as connection:
+            count: int = connection.execute(
+                select(func.count())
+                .select_from(scenario_sets)
+                .where(scenario_sets.c.status == RunStatus.QUEUED.value)
+            ).scalar_one()
+        return count
+
+    def claim_next_scenario_set(self, worker: str) -> ScenarioSetState | None:
+        """Mark the oldest queued set as running on `worker`; None when nothing waits."""
+        oldest = (
+            select(func.min(scenario_sets.c.id))
+            .where(scenario_sets.c.status == RunStatus.QUEUED.value)
+            .scalar_subquery()
+        )
+        with self._write() as connection:
+            claimed = connection.execute(
+                update(scenario_sets)
+                .where(
+                    scenario_sets.c.id == oldest,
+                    scenario_sets.c.status == RunStatus.QUEUED.value,
+                )
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    attempt=scenario_sets.c.attempt + 1,
+                    worker=worker,
+                    started_at=now(),
+                    solves_done=0,
+                )
+                .returning(scenario_sets.c.id)
+            ).scalar_one_or_none()
+        return None if claimed is None else self.get_scenario_set(claimed)
+
+    def save_scenario_progress(self, set_id: int, attempt: int, done: int, total: int) -> None:
+        with self._write() as connection:
+            connection.execute(
+                update(scenario_sets)
+                .where(
+                    scenario_sets.c.id == set_id,
+                    scenario_sets.c.attempt == attempt,
+                    scenario_sets.c.status == RunStatus.RUNNING.value,
+                )
+                .values(solves_done=done, solves_total=total)
+            )
+
+    def finish_scenario_set(
+        self,
+        set_id: int,
+        attempt: int,
+        status: RunStatus,
+        outcome: dict[str, Any],
+        actor: str,
+        message: str = "",
+    ) -> bool:
+        """Record the end of a set's attempt: its `scenario_finished` record and final state.
+        False (and nothing written) when the attempt is no longer current."""
+        with self._write() as connection:
+            changed = connection.execute(
+                update(scenario_sets)
+                .where(
+                    scenario_sets.c.id == set_id,
+                    scenario_sets.c.attempt == attempt,
+                    scenario_sets.c.status == RunStatus.RUNNING.value,
+                )
+                .values(status=status.value)
+            ).rowcount
+            if not changed:
+                return False
+            seq = self._append(connection, "scenario_finished", set_id, actor, outcome)
+            connection.execute(
+                update(scenario_sets)
+                .where(scenario_sets.c.id == set_id)
+                .values(finished_seq=seq, finished_at=now(), message=message)
+            )
+        return True
+
+    def requeue_running_scenario_sets(self, max_attempts: int) -> list[int]:
+        """Put sets left `running` by a dead server back in the queue; a set that has had
+        `max_attempts` attempts fails instead. Returns their ids."""
+        with self._write() as connection:
+            stuck = connection.execute(
+                update(scenario_sets)
+                .where(scenario_sets.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.QUEUED.value, worker="")
+                .returning(scenario_sets.c.id, scenario_sets.c.attempt)
+            ).all()
+            for row in stuck:
+                if row.attempt < max_attempts:
+                    continue
+                connection.execute(
+                    update(scenario_sets)
+                    .where(scenario_sets.c.id == row.id)
+                    .values(status=RunStatus.FAILED.value)
+                )
+                error = f"the server stopped during each of {row.attempt} attempts"
+                outcome = {
+                    "scenario_set_id": row.id,
+                    "status": RunStatus.FAILED.value,
+                    "attempt": row.attempt,
+                    "comparison": None,
+                    "error": error,
+                }
+                seq = self._append(connection, "scenario_finished", row.id, "server", outcome)
+                connection.execute(
+                    update(scenario_sets)
+                    .where(scenario_sets.c.id == row.id)
+                    .values(finished_seq=seq, finished_at=now(), message=error)
+                )
+        return [row.id for row in stuck]
+
+    # -----------------------------------------------------------------------------------------
     # API keys
 
     def add_key(self, name: str, role: Role, key_sha256: str) -> KeyEntry:
@@ -659,4 +867,25 @@ def _key(row: Row[Any]) -> KeyEntry:
         role=Role(row.role),
         created_at=_utc(row.created_at) or now(),
         revoked_at=_utc(row.revoked_at),
+    )
+
+
+def _scenario_state(row: Row[Any]) -> ScenarioSetState:
+    return ScenarioSetState(
+        id=row.id,
+        status=RunStatus(row.status),
+        submitted_by=row.submitted_by,
+        submitted_at=_utc(row.submitted_at) or now(),
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+        portfolio_id=row.portfolio_id,
+        base_run_id=row.base_run_id,
+        portfolio_name=row.portfolio_name,
+        scenarios=row.scenarios,
+        time_limit=row.time_limit,
+        seed=row.seed,
+        attempt=row.attempt,
+        solves_done=row.solves_done,
+        solves_total=row.solves_total,
+        message=row.message,
     )

@@ -342,7 +342,7 @@ def run_sweep(
     for scenario in scenarios:
         check_scenario(base, scenario)
     started = time.perf_counter()
-    with _executor(options, executor) as ex:
+    with using_executor(options, executor) as ex:
         total = len(scenarios) + (2 if options.warm_start else 1)
 
         def step(offset: int) -> Progress | None:
@@ -407,7 +407,8 @@ def _solve_from(
 
 
 @contextmanager
-def _executor(options: SweepOptions, given: Executor | None) -> Iterator[Executor]:
+def using_executor(options: SweepOptions, given: Executor | None = None) -> Iterator[Executor]:
+    """`given`, left open; or the executor `options` name, opened and closed around the block."""
     if given is not None:
         yield given
         return

@@ -36,7 +36,7 @@ from allocator.compare import SweepComparison, compare_sweep
 from allocator.errors import AllocatorError, InputIssue, InvalidInputError
 from allocator.formats import load_portfolio
 from allocator.hiring import HiringRecommendation, recommend_hires
-from allocator.ratios import RatioCurve, hire_profile, ratio_sweep
+from allocator.ratios import RatioCurve, RatioSweepSpec, hire_profile, ratio_sweep
 from allocator.scenarios import parse_ratio, parse_scenarios
 from allocator.sweep import EXECUTORS, ExecutorName, SweepOptions, run_sweep
 
@@ -305,8 +305,8 @@ def ratio(
     --to, and the marginal value of each added engineer. Writes ratio.json and ratio.png."""
     with _exits():
         options = _options(time_limit, seed, processes, executor, ray_address)
-        first = _ratio_option("--from", start)
-        last = _ratio_option("--to", stop)
+        _ratio_option("--from", start)
+        _ratio_option("--to", stop)
         base = load_portfolio(portfolio)
         profile = hire_profile(
             base,
@@ -317,19 +317,17 @@ def ratio(
             capacity_hours=capacity,
             home=hire_region,
         )
+        spec = RatioSweepSpec(
+            region=region,
+            industry=industry,
+            start=start,
+            stop=stop,
+            steps=steps,
+            profile=profile,
+            every_engineer=every_engineer,
+        )
         with _progress("ratio sweep") as progress:
-            curve = ratio_sweep(
-                base,
-                first,
-                last,
-                steps,
-                region=region,
-                industry=industry,
-                profile=profile,
-                options=options,
-                every_engineer=every_engineer,
-                progress=progress,
-            )
+            curve = ratio_sweep(base, spec, options, progress)
     _print_curve(curve)
     from allocator.plots import ratio_plot
 

@@ -11,31 +11,34 @@ increasing order; each point's marginal value is the change in expected value co
 engineer added since the previous point (the average over the engineers added in that step;
 `every_engineer=True` solves every headcount in between, so that each engineer gets their own).
 
->>> start, stop = parse_ratio("1:6"), parse_ratio("1:2")  # doctest: +SKIP
->>> curve = ratio_sweep(portfolio, start, stop, steps=9, region="East")  # doctest: +SKIP
+>>> spec = RatioSweepSpec.model_validate({"region": "East", "from": "1:6", "to": "1:2"})
+>>> spec.steps
+9
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from allocator.compare import figures
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import Portfolio
 from allocator.scenarios import (
     Profile,
-    Ratio,
     Scenario,
     SetRatio,
     check_scenario,
     default_profile,
+    fit_profile,
+    parse_ratio,
     ratio_steps,
     staffing,
 )
-from allocator.sweep import Executor, Progress, SweepOptions, run_sweep
+from allocator.sweep import Executor, Progress, SweepOptions, SweepResult, run_sweep
 
 
 class RatioPoint(BaseModel):
@@ -45,9 +48,9 @@ class RatioPoint(BaseModel):
     ratio: str = Field(description="Presales to sales at this headcount, like 1:2.5.")
     requested: list[str] = Field(description="The requested ratios that give this headcount.")
     current: bool = Field(description="True for the base portfolio's own headcount.")
-    hired: int
-    released: int
-    status: str
+    hired: int = Field(description="Engineers hired to reach this headcount.")
+    released: int = Field(description="Engineers released to reach it (release rule).")
+    status: str = Field(description="Solver status of this headcount's solve.")
     expected_value_covered: float = Field(description="Currency.")
     objective: float | None = Field(description="Points.")
     staffed: int = Field(description="Opportunities staffed (all tiers).")
@@ -60,18 +63,19 @@ class RatioPoint(BaseModel):
 class RatioCurve(BaseModel):
     """Value covered against presales headcount in one region or industry."""
 
-    scope: str
+    scope: str = Field(description="`region East` or `industry finance`.")
     sales: int = Field(description="Distinct salespeople with opportunities in the scope.")
-    current_presales: int
+    current_presales: int = Field(description="Presales engineers in the scope today.")
     profile: dict[str, Any] = Field(description="Who is hired when the ratio needs more.")
-    points: list[RatioPoint]
-    release_rule: str = (
-        "fewest hours assigned in the base run first, then fewest hours available, then id"
+    points: list[RatioPoint] = Field(description="One point per headcount, increasing.")
+    release_rule: str = Field(
+        "fewest hours assigned in the base run first, then fewest hours available, then id",
+        description="Who goes first when the ratio needs fewer engineers.",
     )
-    time_limit: float
-    seed: int
-    executor: str
-    seconds: float
+    time_limit: float = Field(description="Seconds of search per solve.")
+    seed: int = Field(description="Random seed of every solve.")
+    executor: str = Field(description="Where the solves ran: local, ray or serial.")
+    seconds: float = Field(description="Wall seconds of the sweep.")
 
 
 def _check_scope(
@@ -105,63 +109,102 @@ def hire_profile(
     return profile
 
 
-def ratio_sweep(
-    portfolio: Portfolio,
-    start: Ratio,
-    stop: Ratio,
-    steps: int,
-    region: str | None = None,
-    industry: str | None = None,
-    profile: Profile | None = None,
-    options: SweepOptions = SweepOptions(),
-    every_engineer: bool = False,
-    progress: Progress | None = None,
-    executor: Executor | None = None,
-) -> RatioCurve:
-    """Solve the scope at each ratio from `start` to `stop` (`steps` of them); see module doc."""
+class RatioSweepSpec(BaseModel):
+    """A ratio sweep as requested: the scope, the ratios, and who is hired."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    region: str | None = Field(None, description="The region whose ratio changes.")
+    industry: str | None = Field(None, description="Or the industry.")
+    start: str = Field("1:6", alias="from", description="First ratio, presales:sales.")
+    stop: str = Field("1:2", alias="to", description="Last ratio, presales:sales.")
+    steps: int = Field(9, ge=2, le=200, description="Ratios from `from` to `to`.")
+    profile: Profile | None = Field(
+        None, description="Who is hired; default: the scope's most demanded skill at level 4."
+    )
+    every_engineer: bool = Field(
+        False, description="Solve every headcount in between, not only the steps."
+    )
+
+    @field_validator("start", "stop")
+    @classmethod
+    def _ratio(cls, text: str) -> str:
+        parse_ratio(text)
+        return text
+
+
+@dataclass(frozen=True)
+class RatioPlan:
+    """The headcounts a ratio sweep solves, and the scenarios that reach them."""
+
+    scope: str
+    sales: int
+    current_presales: int
+    profile: Profile
+    requested: dict[int, list[str]]
+    """Headcount -> the requested ratios that give it."""
+    counts: list[int]
+    """Headcounts to solve, increasing, without today's (the base)."""
+    region: str | None
+    industry: str | None
+
+    def scenarios(self) -> list[Scenario]:
+        """One `set_ratio` scenario per headcount, named `<n> presales`."""
+        return [
+            Scenario(
+                name=f"{n} presales",
+                edits=(
+                    SetRatio(
+                        region=self.region,
+                        industry=self.industry,
+                        ratio=f"{n}:{self.sales}",
+                        profile=self.profile,
+                    ),
+                ),
+            )
+            for n in self.counts
+        ]
+
+
+def plan_ratio_sweep(portfolio: Portfolio, spec: RatioSweepSpec) -> RatioPlan:
+    """The headcounts and scenarios of `spec` on `portfolio`; named errors for a bad scope."""
+    region, industry = spec.region, spec.industry
     if (region is None) == (industry is None):
         raise InvalidInputError(
             [InputIssue("ratio sweep", "region", "give a region or an industry")]
         )
-    if not 2 <= steps <= 200:
-        raise InvalidInputError([InputIssue("ratio sweep", "steps", "must be 2..200", steps)])
-    _check_scope(portfolio, region, industry, profile)
+    _check_scope(portfolio, region, industry, spec.profile)
     now = staffing(portfolio.engineers, portfolio.opportunities, region, industry)
-    hire = profile or default_profile(portfolio, region, industry)
+    hire = spec.profile or default_profile(portfolio, region, industry)
+    hire, problem = fit_profile(hire, region, industry)
+    if problem:
+        raise InvalidInputError([InputIssue("ratio sweep", "profile.region", problem, hire.region)])
     requested: dict[int, list[str]] = {}
-    for ratio in ratio_steps(start, stop, steps):
+    ratios = ratio_steps(parse_ratio(spec.start), parse_ratio(spec.stop), spec.steps)
+    for ratio in ratios:
         requested.setdefault(ratio.target(now.sales), []).append(str(ratio))
     counts = set(requested)
-    if every_engineer:
+    if spec.every_engineer:
         counts = set(range(min(counts | {now.presales}), max(counts | {now.presales}) + 1))
     counts.discard(now.presales)
-    ordered = sorted(counts)
-    scenarios = [
-        Scenario(
-            name=f"{n} presales",
-            edits=(
-                SetRatio(
-                    region=region,
-                    industry=industry,
-                    ratio=f"{n}:{now.sales}",
-                    profile=hire,
-                ),
-            ),
-        )
-        for n in ordered
-    ]
-    result = run_sweep(portfolio, scenarios, options, progress, executor)
-    solved = {n: s for n, s in zip(ordered, result.scenarios, strict=True)}
+    return RatioPlan(
+        now.scope, now.sales, now.presales, hire, requested, sorted(counts), region, industry
+    )
+
+
+def ratio_curve(plan: RatioPlan, result: SweepResult) -> RatioCurve:
+    """The curve of a sweep of `plan.scenarios()` (in that order) against its base."""
+    solved = dict(zip(plan.counts, result.scenarios, strict=True))
     points: list[RatioPoint] = []
-    for n in sorted(counts | {now.presales}):
-        current = n == now.presales
+    for n in sorted([*plan.counts, plan.current_presales]):
+        current = n == plan.current_presales
         run = result.base if current else solved[n]
         figs = figures(run.name, run.portfolio, run.allocation)
         points.append(
             RatioPoint(
                 presales=n,
-                ratio=f"1:{now.sales / n:.3g}" if n else f"0:{now.sales}",
-                requested=requested.get(n, []),
+                ratio=f"1:{plan.sales / n:.3g}" if n else f"0:{plan.sales}",
+                requested=plan.requested.get(n, []),
                 current=current,
                 hired=len(run.applied.hired),
                 released=len(run.applied.removed),
@@ -178,13 +221,30 @@ def ratio_sweep(
             point.expected_value_covered - previous.expected_value_covered
         ) / added
     return RatioCurve(
-        scope=now.scope,
-        sales=now.sales,
-        current_presales=now.presales,
-        profile=hire.model_dump(),
+        scope=plan.scope,
+        sales=plan.sales,
+        current_presales=plan.current_presales,
+        profile=plan.profile.model_dump(),
         points=points,
-        time_limit=options.time_limit,
-        seed=options.seed,
+        time_limit=result.options.time_limit,
+        seed=result.options.seed,
         executor=result.executor,
         seconds=round(result.seconds, 2),
     )
+
+
+def ratio_sweep(
+    portfolio: Portfolio,
+    spec: RatioSweepSpec,
+    options: SweepOptions = SweepOptions(),
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> RatioCurve:
+    """Solve the scope at each ratio of `spec`; see module doc.
+
+    >>> spec = RatioSweepSpec(region="East", start="1:6", stop="1:2", steps=9)  # doctest: +SKIP
+    >>> ratio_sweep(portfolio, spec).points[0].presales  # doctest: +SKIP
+    """
+    plan = plan_ratio_sweep(portfolio, spec)
+    result = run_sweep(portfolio, plan.scenarios(), options, progress, executor)
+    return ratio_curve(plan, result)

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from allocator.compare import SweepComparison, compare_sweep
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.keys import Principal
 from allocator.model import Allocation, Portfolio, build_portfolio, json_location
+from allocator.ratios import RatioCurve, RatioSweepSpec, plan_ratio_sweep, ratio_curve
 from allocator.runs import ConflictError, QueueFullError, RunStatus, provenance
 from allocator.scenarios import check_scenario, parse_scenarios
 from allocator.settings import Settings
@@ -47,13 +50,15 @@ QUEUE_SIZE = 20
 """Scenario sets waiting at most; one more is answered 429."""
 DEFAULT_TIME_LIMIT = 5.0
 """Seconds of search per scenario when the request gives none (capped by max_time_limit)."""
-PLOTS = ("comparison", "unmet")
+PLOTS = ("comparison", "unmet", "ratio")
 
 
 @dataclass(frozen=True)
 class ScenarioSetSummary:
     """What is known of a scenario set when it is accepted."""
 
+    kind: str
+    """`scenarios` (given by the client) or `ratio_sweep` (made from a ratio sweep)."""
     submitted_by: str
     submitted_at: datetime
     portfolio_id: int | None
@@ -70,6 +75,7 @@ class ScenarioSetState:
 
     id: int
     status: RunStatus
+    kind: str
     submitted_by: str
     submitted_at: datetime
     started_at: datetime | None
@@ -94,6 +100,8 @@ class ScenarioRequest:
     portfolio: Mapping[str, Any] | None = None
     base_run_id: int | None = None
     scenarios: Sequence[Any] = ()
+    ratio_sweep: Mapping[str, Any] | None = None
+    """Instead of `scenarios`: a ratio sweep (see `ratios.RatioSweepSpec`)."""
     time_limit: float | None = None
     seed: int = 0
 
@@ -181,12 +189,24 @@ class ScenarioService:
     def submit(self, request: ScenarioRequest, principal: Principal) -> ScenarioSetState:
         """Validate and queue a scenario set; raises InvalidInputError, QueueFullError."""
         portfolio, allocation = self._base(request)
-        if len(request.scenarios) > MAX_SCENARIOS:
-            message = f"at most {MAX_SCENARIOS} scenarios in one request"
-            raise InvalidInputError([InputIssue("$", "scenarios", message, len(request.scenarios))])
-        scenarios = parse_scenarios(list(request.scenarios), "$.scenarios")
-        if not scenarios:
-            raise InvalidInputError([InputIssue("$", "scenarios", "give at least one scenario")])
+        if bool(request.scenarios) == (request.ratio_sweep is not None):
+            raise InvalidInputError(
+                [InputIssue("$", "scenarios", "give either scenarios or ratio_sweep")]
+            )
+        spec = None
+        if request.ratio_sweep is not None:
+            spec = _ratio_spec(request.ratio_sweep)
+            scenarios = plan_ratio_sweep(portfolio, spec).scenarios()
+        else:
+            if len(request.scenarios) > MAX_SCENARIOS:
+                message = f"at most {MAX_SCENARIOS} scenarios in one request"
+                raise InvalidInputError(
+                    [InputIssue("$", "scenarios", message, len(request.scenarios))]
+                )
+            scenarios = parse_scenarios(list(request.scenarios), "$.scenarios")
+        if len(scenarios) > MAX_SCENARIOS:
+            message = f"the ratio sweep makes {len(scenarios)} scenarios, at most {MAX_SCENARIOS}"
+            raise InvalidInputError([InputIssue("$", "ratio_sweep", message)])
         # Every edit checked against the base now, not when a worker gets to it.
         for scenario in scenarios:
             check_scenario(portfolio, scenario)
@@ -199,6 +219,7 @@ class ScenarioService:
             "portfolio": portfolio.model_dump(mode="json"),
             "base_allocation": None if allocation is None else allocation.model_dump(mode="json"),
             "scenarios": [s.model_dump(mode="json") for s in scenarios],
+            "ratio_sweep": None if spec is None else spec.model_dump(mode="json", by_alias=True),
             "parameters": {
                 "time_limit": time_limit,
                 "requested_time_limit": requested,
@@ -212,6 +233,7 @@ class ScenarioService:
             "versions": self.versions,
         }
         summary = ScenarioSetSummary(
+            kind="scenarios" if spec is None else "ratio_sweep",
             submitted_by=principal.name,
             submitted_at=submitted_at,
             portfolio_id=request.portfolio_id,
@@ -309,19 +331,34 @@ class ScenarioService:
             )
         return state, SweepComparison.model_validate(outcome["comparison"])
 
+    def ratio_curve(self, set_id: int) -> RatioCurve:
+        """The ratio curve of a done ratio sweep; NotFoundError for other sets."""
+        state = self.store.get_scenario_set(set_id)
+        if state.kind != "ratio_sweep":
+            raise NotFoundError(f"scenario set {set_id} is not a ratio sweep")
+        self.comparison(set_id)  # ConflictError until it is done.
+        outcome = self.store.scenario_set_outcome(set_id) or {}
+        return RatioCurve.model_validate(outcome["ratio_curve"])
+
     def plot(self, set_id: int, name: str, scenario: str | None = None) -> bytes:
-        """A PNG of the set's comparison: `comparison`, or `unmet` (for `scenario`, default
-        the first one)."""
+        """A PNG of the set: `comparison`, `unmet` (for `scenario`, default the first one) or,
+        for a ratio sweep, `ratio`."""
         if name not in PLOTS:
             raise NotFoundError(f"no plot named {name!r}; plots: {', '.join(PLOTS)}")
-        _, comparison = self.comparison(set_id)
-        from allocator.plots import comparison_plot, unmet_plot  # Matplotlib: only to draw.
+        if scenario is not None and name != "unmet":
+            raise InvalidInputError(
+                [InputIssue("query parameter scenario", "", "applies to the unmet plot only")]
+            )
+        from allocator.plots import (  # Matplotlib: only to draw.
+            comparison_plot,
+            ratio_plot,
+            unmet_plot,
+        )
 
+        if name == "ratio":
+            return ratio_plot(self.ratio_curve(set_id))
+        _, comparison = self.comparison(set_id)
         if name == "comparison":
-            if scenario is not None:
-                raise InvalidInputError(
-                    [InputIssue("query parameter scenario", "", "applies to the unmet plot only")]
-                )
             return comparison_plot(comparison)
         if scenario is not None and scenario not in {c.name for c in comparison.scenarios}:
             raise NotFoundError(f"scenario set {set_id} has no scenario named {scenario!r}")
@@ -374,15 +411,19 @@ class ScenarioService:
             else:
                 result = run_sweep(portfolio, scenarios, sweep, progress, executor)
             comparison = compare_sweep(result)
+            curve = None
+            if inputs.get("ratio_sweep"):
+                spec = RatioSweepSpec.model_validate(inputs["ratio_sweep"])
+                curve = ratio_curve(plan_ratio_sweep(portfolio, spec), result)
         except Exception as error:
             log.error("scenario set %s failed:\n%s", state.id, traceback.format_exc())
             message = f"{type(error).__name__}: {error}"
-            outcome = self._outcome(state, RunStatus.FAILED, None, message, started)
+            outcome = self._outcome(state, RunStatus.FAILED, None, None, message, started)
             self.store.finish_scenario_set(
                 state.id, state.attempt, RunStatus.FAILED, outcome, self.name, message
             )
             return True
-        outcome = self._outcome(state, RunStatus.DONE, comparison, None, started)
+        outcome = self._outcome(state, RunStatus.DONE, comparison, curve, None, started)
         self.store.finish_scenario_set(
             state.id, state.attempt, RunStatus.DONE, outcome, self.name, ""
         )
@@ -393,6 +434,7 @@ class ScenarioService:
         state: ScenarioSetState,
         status: RunStatus,
         comparison: SweepComparison | None,
+        curve: RatioCurve | None,
         error: str | None,
         started: float,
     ) -> dict[str, Any]:
@@ -405,5 +447,20 @@ class ScenarioService:
             "finished_at": _now().isoformat(),
             "seconds": round(time.perf_counter() - started, 3),
             "comparison": None if comparison is None else comparison.model_dump(mode="json"),
+            "ratio_curve": None if curve is None else curve.model_dump(mode="json"),
             "error": error,
         }
+
+
+def _ratio_spec(raw: Mapping[str, Any]) -> RatioSweepSpec:
+    """A ratio sweep request, validated with its place: `$.ratio_sweep.steps`."""
+    try:
+        return RatioSweepSpec.model_validate(dict(raw))
+    except ValidationError as error:
+        issues = []
+        for item in error.errors(include_url=False):
+            place = json_location(("ratio_sweep", *item["loc"]))
+            value = item.get("input") if isinstance(item.get("input"), str | int | float) else None
+            message = str(item["msg"]).removeprefix("Value error, ")
+            issues.append(InputIssue(place, "", message, value))
+        raise InvalidInputError(issues) from None

@@ -670,7 +670,7 @@ class _State:
         target = parse_ratio(edit.ratio).target(now.sales)
         if target > now.presales:
             profile = edit.profile or default_profile(self._portfolio(), edit.region, edit.industry)
-            profile, problem = _fit_profile(profile, edit.region, edit.industry)
+            profile, problem = fit_profile(profile, edit.region, edit.industry)
             if problem:
                 return [InputIssue(where, "profile.region", problem, profile.region)]
             self._hire(profile, target - now.presales)
@@ -768,7 +768,7 @@ class _State:
                 )
 
 
-def _fit_profile(profile: Profile, region: str | None, industry: str | None) -> tuple[Profile, str]:
+def fit_profile(profile: Profile, region: str | None, industry: str | None) -> tuple[Profile, str]:
     """The profile made to count towards the scope: a region's hires live there (default),
     an industry's hires list the industry. Returns (profile, problem or '')."""
     if region is not None:
@@ -797,19 +797,3 @@ def ratio_steps(start: Ratio, stop: Ratio, steps: int) -> list[Ratio]:
         return [start]
     a, b = start.sales_per_presales(), stop.sales_per_presales()
     return [Ratio(1.0, round(a + (b - a) * k / (steps - 1), 4)) for k in range(steps)]
-
-
-def ratio_scenarios(
-    ratios: Sequence[Ratio],
-    region: str | None = None,
-    industry: str | None = None,
-    profile: Profile | None = None,
-) -> list[Scenario]:
-    """One `set_ratio` scenario per ratio, named by the ratio."""
-    return [
-        Scenario(
-            name=str(r),
-            edits=(SetRatio(region=region, industry=industry, ratio=str(r), profile=profile),),
-        )
-        for r in ratios
-    ]

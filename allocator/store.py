@@ -156,6 +156,7 @@ scenario_sets = Table(
     Column("message", Text, nullable=False),
     Column("accepted_seq", BigInteger, ForeignKey("ledger.seq")),
     Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("kind", String(16), nullable=False, server_default="scenarios"),
 )
 api_keys = Table(
     "api_keys",
@@ -620,6 +621,7 @@ class Store:
                 insert(scenario_sets)
                 .values(
                     status=RunStatus.QUEUED.value,
+                    kind=summary.kind,
                     submitted_by=summary.submitted_by,
                     submitted_at=summary.submitted_at,
                     portfolio_id=summary.portfolio_id,
@@ -874,6 +876,7 @@ def _scenario_state(row: Row[Any]) -> ScenarioSetState:
     return ScenarioSetState(
         id=row.id,
         status=RunStatus(row.status),
+        kind=row.kind,
         submitted_by=row.submitted_by,
         submitted_at=_utc(row.submitted_at) or now(),
         started_at=_utc(row.started_at),

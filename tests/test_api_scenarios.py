@@ -153,6 +153,41 @@ def test_a_finished_run_can_be_the_base(api: Api) -> None:
     assert (done["status"], done["solves_total"]) == ("done", 3)
 
 
+def test_a_ratio_sweep_is_a_scenario_set_with_a_curve_and_a_ratio_plot(api: Api) -> None:
+    sweep = {"region": "East", "from": "1:4", "to": "1:1", "steps": 4}
+    accepted = api.post(
+        "/v1/scenarios", json={"portfolio": portfolio_document(), "ratio_sweep": sweep}
+    )
+    assert accepted.status_code == 202, accepted.text
+    body = accepted.json()
+    assert body["kind"] == "ratio_sweep"
+    assert api.get(f"/v1/scenarios/{body['id']}/ratio").status_code == 409
+    api.solve_next()
+    done = api.get(f"/v1/scenarios/{body['id']}").json()
+    assert done["plot_urls"][-1] == f"/v1/scenarios/{body['id']}/plots/ratio.png"
+    curve = api.get(f"/v1/scenarios/{body['id']}/ratio").json()["curve"]
+    requested = sorted(r for p in curve["points"] for r in p["requested"])
+    assert requested == ["1:1", "1:2", "1:3", "1:4"]
+    counts = [p["presales"] for p in curve["points"]]
+    assert counts == sorted(counts) and sum(p["current"] for p in curve["points"]) == 1
+    plot = api.get(f"/v1/scenarios/{body['id']}/plots/ratio.png")
+    assert plot.status_code == 200 and plot.content[:4] == b"\x89PNG"
+    inputs = api.get(f"/v1/scenarios/{body['id']}/inputs").json()
+    assert inputs["ratio_sweep"]["from"] == "1:4"
+    assert [s["name"] for s in inputs["scenarios"]] == [
+        p["name"] for p in api.get(done["comparison_url"]).json()["comparison"]["scenarios"]
+    ]
+    # A plain scenario set has no curve and no ratio plot.
+    plain = api.post(
+        "/v1/scenarios", json={"portfolio": portfolio_document(), "scenarios": SCENARIOS}
+    ).json()
+    api.solve_next()
+    assert "ratio.png" not in " ".join(api.get(f"/v1/scenarios/{plain['id']}").json()["plot_urls"])
+    missing = api.get(f"/v1/scenarios/{plain['id']}/plots/ratio.png")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == f"scenario set {plain['id']} is not a ratio sweep"
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -199,7 +234,19 @@ def test_a_finished_run_can_be_the_base(api: Api) -> None:
         ),
         (
             {"portfolio": "DOC", "scenarios": []},
-            ["$.scenarios: List should have at least 1 item after validation, not 0"],
+            ["$.scenarios: give either scenarios or ratio_sweep"],
+        ),
+        (
+            {"portfolio": "DOC", "ratio_sweep": {"region": "East", "to": "2"}},
+            ["$.ratio_sweep.to: must look like 1:4 (presales:sales, both > 0) (got '2')"],
+        ),
+        (
+            {"portfolio": "DOC", "ratio_sweep": {"industry": "mining"}},
+            [
+                "scenario 'ratio sweep' edit 1 (set_ratio), field industry: unknown industry; "
+                "known: finance, government, healthcare, manufacturing, power, telecom "
+                "(got 'mining')"
+            ],
         ),
     ],
 )

@@ -1,4 +1,5 @@
-"""/v1/scenarios: submit a what-if scenario set, read it, its comparison, its inputs and plots.
+"""/v1/scenarios: submit a what-if scenario set (or a ratio sweep), read it, its comparison,
+its ratio curve, its inputs and plots.
 
 Like /v1/runs: a set is answered at once (202) and solved by the server's workers; poll
 GET /v1/scenarios/{id} until `status` is `done`, then read the comparison or the PNG plots.
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from allocator.compare import SweepComparison
+from allocator.ratios import RatioCurve, RatioSweepSpec
 from allocator.routers.deps import Planner, Reader
 from allocator.routers.models import MAX_ID, PortfolioDocument
 from allocator.routers.responses import errors
@@ -40,6 +42,16 @@ def get_scenarios(request: Request) -> ScenarioService:
 
 ScenariosDep = Annotated[ScenarioService, Depends(get_scenarios)]
 
+RatioSweepDocument = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "allOf": [{"$ref": "#/components/schemas/RatioSweepSpec"}],
+            "description": "A ratio sweep (see RatioSweepSpec), e.g. "
+            '{"region": "East", "from": "1:6", "to": "1:2", "steps": 9}.',
+        }
+    ),
+]
 ScenarioDocument = Annotated[
     dict[str, Any],
     WithJsonSchema(
@@ -71,9 +83,14 @@ class ScenarioSetIn(BaseModel):
         "start of every scenario.",
     )
     scenarios: list[ScenarioDocument] = Field(
-        min_length=1,
+        default_factory=list,
         max_length=MAX_SCENARIOS,
         description="The scenarios, each a name and edits applied in order to the base.",
+    )
+    ratio_sweep: RatioSweepDocument | None = Field(
+        None,
+        description="Instead of scenarios: one scenario per presales headcount of a region "
+        "or industry, from one presales-to-sales ratio to another; adds the `ratio` plot.",
     )
     time_limit: float | None = Field(
         None,
@@ -89,12 +106,14 @@ class PlotName(enum.StrEnum):
 
     COMPARISON = "comparison"
     UNMET = "unmet"
+    RATIO = "ratio"
 
 
 class ScenarioSetOut(BaseModel):
     """A scenario set: where it is, and where its results are once done."""
 
     id: int = Field(description="Scenario set id.")
+    kind: str = Field(description="`scenarios` (given in the request) or `ratio_sweep`.")
     status: RunStatus = Field(description="queued, running, done or failed.")
     submitted_by: str = Field(description="Name of the key that submitted it.")
     submitted_at: datetime = Field(description="When it was accepted (UTC).")
@@ -117,8 +136,10 @@ class ScenarioSetOut(BaseModel):
     def of(cls, state: ScenarioSetState) -> ScenarioSetOut:
         done = state.status is RunStatus.DONE
         base = f"/v1/scenarios/{state.id}"
+        plots = [p for p in PlotName if p is not PlotName.RATIO or state.kind == "ratio_sweep"]
         return cls(
             id=state.id,
+            kind=state.kind,
             status=state.status,
             submitted_by=state.submitted_by,
             submitted_at=state.submitted_at,
@@ -135,7 +156,7 @@ class ScenarioSetOut(BaseModel):
             solves_total=state.solves_total,
             message=state.message,
             comparison_url=f"{base}/comparison" if done else None,
-            plot_urls=[f"{base}/plots/{p.value}.png" for p in PlotName] if done else [],
+            plot_urls=[f"{base}/plots/{p.value}.png" for p in plots] if done else [],
         )
 
 
@@ -149,11 +170,22 @@ class ComparisonOut(BaseModel):
     )
 
 
+class RatioCurveOut(BaseModel):
+    """A done ratio sweep's curve: value covered per presales headcount."""
+
+    scenario_set: ScenarioSetOut = Field(description="The set.")
+    curve: RatioCurve = Field(
+        description="One point per headcount with value covered (currency) and the marginal "
+        "value of each added engineer."
+    )
+
+
 class ScenarioInputsOut(BaseModel):
     """What went into a scenario set, as recorded in the ledger."""
 
     scenario_set_id: int = Field(description="Scenario set id.")
     scenarios: list[Scenario] = Field(description="The scenarios as accepted.")
+    ratio_sweep: RatioSweepSpec | None = Field(description="The ratio sweep, when it was one.")
     inputs: dict[str, Any] = Field(
         description="The whole `scenario_accepted` record: portfolio snapshot, base run "
         "allocation, parameters, versions, who submitted it."
@@ -179,6 +211,7 @@ def submit_scenarios(
         portfolio=body.portfolio,
         base_run_id=body.base_run_id,
         scenarios=body.scenarios,
+        ratio_sweep=body.ratio_sweep,
         time_limit=body.time_limit,
         seed=body.seed,
     )
@@ -209,7 +242,21 @@ def get_scenario_inputs(set_id: SetId, service: ScenariosDep, _: Reader) -> Scen
     """The set's accepted record, sealed in the audit ledger's hash chain."""
     inputs = service.inputs(set_id)
     scenarios = [Scenario.model_validate(s) for s in inputs.get("scenarios", [])]
-    return ScenarioInputsOut(scenario_set_id=set_id, scenarios=scenarios, inputs=inputs)
+    spec = inputs.get("ratio_sweep")
+    return ScenarioInputsOut(
+        scenario_set_id=set_id,
+        scenarios=scenarios,
+        ratio_sweep=None if spec is None else RatioSweepSpec.model_validate(spec),
+        inputs=inputs,
+    )
+
+
+@router.get("/{set_id}/ratio", summary="Read a ratio sweep's curve", responses=errors(404, 409))
+def get_ratio_curve(set_id: SetId, service: ScenariosDep, _: Reader) -> RatioCurveOut:
+    """Value covered per presales headcount and the marginal value of each added engineer;
+    404 for a set that is not a ratio sweep, 409 while it has none."""
+    curve = service.ratio_curve(set_id)
+    return RatioCurveOut(scenario_set=ScenarioSetOut.of(service.get(set_id)), curve=curve)
 
 
 @router.get(
@@ -220,7 +267,7 @@ def get_scenario_inputs(set_id: SetId, service: ScenariosDep, _: Reader) -> Scen
 )
 async def get_plot(
     set_id: SetId,
-    name: Annotated[PlotName, Path(description="comparison or unmet.")],
+    name: Annotated[PlotName, Path(description="comparison, unmet, or ratio (ratio sweeps).")],
     service: ScenariosDep,
     _: Reader,
     scenario: Annotated[
@@ -233,6 +280,7 @@ async def get_plot(
     ] = None,
 ) -> Response:
     """`comparison`: value covered, staffing by tier, utilization by region and churn for
-    every scenario; `unmet`: unstaffed demand hours by skill x region, base and change."""
+    every scenario; `unmet`: unstaffed demand hours by skill x region, base and change;
+    `ratio` (ratio sweeps): value covered and marginal value per presales headcount."""
     png = await run_in_threadpool(service.plot, set_id, name.value, scenario)
     return Response(content=png, media_type="image/png")

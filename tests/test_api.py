@@ -376,7 +376,7 @@ def test_cancel_stops_a_running_solve_and_keeps_its_best(api: Api) -> None:
     asked = time.monotonic()
     assert api.post(f"/v1/runs/{run['id']}/cancel").json()["cancel_requested"]
     solving.join(30)
-    assert time.monotonic() - asked < 3
+    assert time.monotonic() - asked < 5
     ended = api.get(f"/v1/runs/{run['id']}").json()
     assert ended["status"] == "cancelled"
     result = api.get(f"/v1/runs/{run['id']}/result").json()["allocation"]
@@ -396,7 +396,9 @@ def test_a_previous_run_gives_continuity(api: Api) -> None:
         f"$.previous_run_id: names a run without a result (got {first['id']})"
     ]
     api.solve_next()
-    kept = api.get(f"/v1/runs/{first['id']}/result").json()["allocation"]["assignments"]
+    first_result = api.get(f"/v1/runs/{first['id']}/result").json()["allocation"]
+    assert first_result["status"] == "optimal"  # So keeping every assignment stays optimal.
+    kept = first_result["assignments"]
     second = api.post(
         "/v1/runs",
         json={"portfolio_id": stored["id"], "previous_run_id": first["id"], "time_limit": 1},

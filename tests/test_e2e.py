@@ -9,6 +9,9 @@ temporary SQLite file, real worker processes and CP-SAT, spoken to over HTTP.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -109,7 +112,7 @@ def test_cancel_over_http_keeps_the_best_allocation(server: Server, database: st
         running = wait_for(lambda: run_state(client, run_id), lambda r: r["progress"], 60)
         assert running["status"] == "running" and running["progress"]["gap"] >= 0
         assert client.post(f"/v1/runs/{run_id}/cancel").status_code == 200
-        ended = wait_for(lambda: run_state(client, run_id), lambda r: r["status"] in ENDED, 5)
+        ended = wait_for(lambda: run_state(client, run_id), lambda r: r["status"] in ENDED, 10)
         assert ended["status"] == "cancelled"
         allocation = client.get(f"/v1/runs/{run_id}/result").json()["allocation"]
         assert allocation["assignments"] and allocation["status"] == "feasible"
@@ -161,7 +164,7 @@ def test_a_run_survives_the_server_killed_mid_solve(database: str, tmp_path: Pat
     try:
         with first.client(key) as client:
             document = portfolio_document(engineers=100, opportunities=300)
-            run_id = client.post("/v1/runs", json={"portfolio": document, "time_limit": 1}).json()[
+            run_id = client.post("/v1/runs", json={"portfolio": document, "time_limit": 2}).json()[
                 "id"
             ]
             wait_for(lambda: run_state(client, run_id), lambda r: r["progress"], 60)
@@ -190,3 +193,23 @@ def test_a_run_survives_the_server_killed_mid_solve(database: str, tmp_path: Pat
     finally:
         second.stop()
     assert "queued again after a restart: runs [1]" in (tmp_path / "second.log").read_text()
+
+
+def test_a_worker_process_that_dies_is_replaced_and_its_run_queued_again(
+    server: Server, database: str
+) -> None:
+    key = add_key(database, Role.PLANNER, "alice")
+    with server.client(key) as client:
+        document = portfolio_document(engineers=100, opportunities=300)
+        run_id = client.post("/v1/runs", json={"portfolio": document, "time_limit": 2}).json()["id"]
+        wait_for(lambda: run_state(client, run_id), lambda r: r["progress"], 60)
+        with sqlite3.connect(database.removeprefix("sqlite:///")) as connection:
+            worker = connection.execute("SELECT worker FROM runs WHERE id = ?", (run_id,))
+            worker_pid = int(worker.fetchone()[0].rsplit(":", 1)[1])
+        os.kill(worker_pid, signal.SIGKILL)
+        done = wait_for(lambda: run_state(client, run_id), lambda r: r["status"] in ENDED, 90)
+        assert done["status"] == "done" and done["attempt"] == 2
+    assert server.process is not None and server.process.poll() is None
+    assert (
+        f"worker processes ['{socket.gethostname()}:{worker_pid}'] died" in server.log.read_text()
+    )

@@ -213,7 +213,7 @@ _SCENARIOS = TypeAdapter(list[Scenario])
 def parse_scenarios(data: Any, where: str = "$") -> list[Scenario]:
     """Scenarios from JSON data: a list, or `{"scenarios": [...]}`; names must be unique.
 
-    >>> parse_scenarios([{"name": "base"}])[0].edits
+    >>> parse_scenarios([{"name": "unchanged"}])[0].edits
     ()
     """
     if isinstance(data, Mapping) and "scenarios" in data:

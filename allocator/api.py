@@ -36,7 +36,7 @@ from allocator.errors import (
     NotFoundError,
 )
 from allocator.keys import AuthenticationError, PermissionDeniedError
-from allocator.routers import audit, health, portfolios, runs, scenarios
+from allocator.routers import audit, explain, health, portfolios, runs, scenarios
 from allocator.routers.models import ErrorOut, Problem
 from allocator.runs import ConflictError, QueueFullError, RunService
 from allocator.scenario_service import ScenarioService
@@ -99,8 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     app.state.scenarios = what_if
-    for router in (portfolios.router, runs.router, scenarios.router, audit.router, health.router):
-        app.include_router(router)
+    routers = (portfolios, runs, explain, scenarios, audit, health)
+    for module in routers:
+        app.include_router(module.router)
     app.add_exception_handler(AllocatorError, _allocator_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -9,8 +9,7 @@ import the API and the store only when called, so that `solve` starts fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,8 +19,10 @@ from rich.table import Table
 
 from allocator.baselines import BASELINES, run_baseline
 from allocator.check import check as check_allocation
+from allocator.cli_errors import EXIT_CHECK_FAILED, bad_input_exits
+from allocator.cli_explain import explain
 from allocator.cli_whatif import app as whatif_app
-from allocator.errors import AllocatorError, InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError
 from allocator.formats import (
     load_allocation,
     load_portfolio,
@@ -48,24 +49,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
-
-EXIT_CHECK_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-@contextmanager
-def _bad_input_exits() -> Iterator[None]:
-    """Turn the core's input errors into one line per problem and exit code 2."""
-    try:
-        yield
-    except InvalidInputError as error:
-        for line in error.lines():
-            errors.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except AllocatorError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 @app.command()
@@ -86,7 +69,7 @@ def solve(
     ] = False,
 ) -> None:
     """Allocate engineers to opportunities, print a summary, write the result as JSON."""
-    with _bad_input_exits():
+    with bad_input_exits():
         loaded = load_portfolio(portfolio)
         if baseline is not None:
             if baseline not in BASELINES:
@@ -115,7 +98,7 @@ def check(
 
     Exits 0 when the result holds, 1 with the list of violations when not.
     """
-    with _bad_input_exits():
+    with bad_input_exits():
         loaded = load_portfolio(portfolio)
         allocation = load_allocation(result)
     report = check_allocation(loaded, allocation)
@@ -176,6 +159,7 @@ db_app = typer.Typer(help="The run store's schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(whatif_app, name="sweep")  # What-if planning: allocator/cli_whatif.py
+app.command()(explain)  # Explanations: allocator/cli_explain.py
 
 
 def _settings(**overrides: object) -> Settings:
@@ -218,7 +202,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API; the database is ALLOCATOR_DATABASE_URL (default ./var/allocator.db)."""
-    with _bad_input_exits():
+    with bad_input_exits():
         settings = _settings(workers=workers)
     _serve(settings, host, port)
 
@@ -251,7 +235,7 @@ def keys_create(
     """Create an API key and print it once (on the last line); only its hash is stored."""
     from allocator.keys import hash_key, new_key
 
-    with _bad_input_exits():
+    with bad_input_exits():
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInputError([InputIssue("--name", "", "must be 1 to 100 characters")])
@@ -268,7 +252,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List the keys: name, role, created, revoked (never the keys themselves)."""
-    with _bad_input_exits():
+    with bad_input_exits():
         store = _open_store(_settings())
         try:
             entries = store.list_keys()
@@ -288,7 +272,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
     """Revoke the active key of that name."""
-    with _bad_input_exits():
+    with bad_input_exits():
         store = _open_store(_settings())
         try:
             count = store.revoke_key(name)
@@ -304,7 +288,7 @@ def db_upgrade() -> None:
     """Create the database or bring its schema to the newest migration."""
     from allocator.store import display_url
 
-    with _bad_input_exits():
+    with bad_input_exits():
         settings = _settings()
         _open_store(settings).close()
     console.print(
@@ -327,7 +311,7 @@ def demo(
     from allocator.runs import RunRequest, RunService
     from allocator.store import display_url
 
-    with _bad_input_exits():
+    with bad_input_exits():
         settings = _settings()
         loaded = load_portfolio(portfolio)
         store = _open_store(settings)

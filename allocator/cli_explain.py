@@ -14,6 +14,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+from allocator.cli_errors import bad_input_exits
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.explain import (
     Run,
@@ -79,8 +80,6 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the structured answer.")] = False,
 ) -> None:
     """Why an opportunity got (or did not get) its engineers, and more."""
-    from allocator.cli import bad_input_exits
-
     with bad_input_exits():
         run = load_run(result_or_run, portfolio)
         answer: BaseModel | str

@@ -349,37 +349,31 @@ def _print_curve(curve: RatioCurve) -> None:
     hire = curve.profile
     skills = ", ".join(f"{s} {lvl}" for s, lvl in hire["skills"].items())
     table = Table(
-        title=f"Ratio sweep, {curve.scope}: {curve.sales} salespeople, {curve.current_presales} "
-        f"presales today (value in currency)"
+        title=f"Ratio sweep, {curve.scope}: {curve.sales} salespeople, "
+        f"{curve.current_presales} presales today",
+        caption="Value: expected value covered (currency). Per engineer: its change since the "
+        "previous row, per engineer added.",
     )
-    for column in (
-        "Presales",
-        "Ratio",
-        "Requested",
-        "Hired",
-        "Released",
-        "Value covered",
-        "Marginal per engineer",
-        "Staffed",
-        "Status",
-    ):
-        table.add_column(column, justify="left" if column in ("Requested", "Status") else "right")
+    for column in ("Presales", "Ratio", "Requested", "Change", "Value", "Per engineer", "Staffed"):
+        table.add_column(column, justify="left" if column == "Requested" else "right")
     for p in curve.points:
+        change = f"+{p.hired}" if p.hired else (f"-{p.released}" if p.released else "today")
+        status = "" if p.status == "optimal" else f" ({p.status})"
         table.add_row(
-            f"{p.presales}{' (today)' if p.current else ''}",
+            f"{p.presales}{status}",
             p.ratio,
             ", ".join(p.requested),
-            str(p.hired),
-            str(p.released),
+            change,
             f"{p.expected_value_covered:,.0f}",
             "" if p.marginal_value is None else f"{p.marginal_value:+,.0f}",
             str(p.staffed),
-            p.status,
         )
     console.print(table)
     console.print(
         f"Hires: {skills}, home {hire['region']}, {hire['capacity_hours']:g} h/week. "
-        f"Releases: {curve.release_rule}."
+        f"Releases: {curve.release_rule}.",
+        markup=False,
+        highlight=False,
     )
 
 
@@ -422,16 +416,12 @@ def hires(
 
 
 def _print_hires(rec: HiringRecommendation, top: int) -> None:
-    table = Table(title="One more engineer: marginal value on the base (value in currency)")
-    for column in (
-        "#",
-        "Skill",
-        "Region",
-        "Value covered +",
-        "Objective + (points)",
-        "Staffed +",
-        "Exact",
-    ):
+    table = Table(
+        title="One more engineer, on the base",
+        caption="Value: expected value covered added (currency); objective in points, with "
+        "its proven range when the solves were not proven optimal.",
+    )
+    for column in ("#", "Skill", "Region", "Value +", "Objective +", "Staffed +"):
         table.add_column(column, justify="left" if column in ("Skill", "Region") else "right")
     for k, c in enumerate(rec.ranking[:top], start=1):
         objective = f"{c.objective_delta:+,.2f}"
@@ -444,11 +434,10 @@ def _print_hires(rec: HiringRecommendation, top: int) -> None:
             f"{c.value_delta:+,.0f}",
             objective,
             f"{c.staffed_delta:+d}",
-            "yes" if c.exact else "no",
         )
     console.print(table)
     plan = Table(title=f"Greedy plan for {rec.budget} hires (re-solved after each pick)")
-    for column in ("Round", "Hire", "Value covered +", "Value covered after"):
+    for column in ("Round", "Hire", "Value +", "Value after"):
         plan.add_column(column, justify="left" if column == "Hire" else "right")
     for p in rec.plan:
         plan.add_row(

@@ -32,8 +32,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from allocator.cli_errors import bad_input_exits
 from allocator.compare import SweepComparison, compare_sweep
-from allocator.errors import AllocatorError, InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError
 from allocator.formats import load_portfolio
 from allocator.hiring import HiringRecommendation, recommend_hires
 from allocator.ratios import RatioCurve, RatioSweepSpec, hire_profile, ratio_sweep
@@ -47,8 +48,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
-EXIT_BAD_INPUT = 2
 
 PortfolioArg = Annotated[Path, typer.Argument(help="CSV folder, .json or .xlsx portfolio.")]
 OutOption = Annotated[Path, typer.Option(help="Folder for the JSON and PNG files.")]
@@ -63,20 +62,6 @@ ExecutorOption = Annotated[
 RayAddress = Annotated[
     str | None, typer.Option(help="Ray cluster to join (e.g. auto); default a local instance.")
 ]
-
-
-@contextmanager
-def _exits() -> Iterator[None]:
-    """The core's errors as one line per problem, exit code 2."""
-    try:
-        yield
-    except InvalidInputError as error:
-        for line in error.lines():
-            errors.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except AllocatorError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _options(
@@ -156,7 +141,7 @@ def scenarios(
     Writes comparison.json (every figure, churn and the assignment diff), diff.csv,
     comparison.png and unmet.png into --out.
     """
-    with _exits():
+    with bad_input_exits():
         options = _options(time_limit, seed, processes, executor, ray_address)
         base = load_portfolio(portfolio)
         found = _read_json(scenario_file)
@@ -303,7 +288,7 @@ def ratio(
 ) -> None:
     """Value covered as a region's (or industry's) presales-to-sales ratio goes from --from to
     --to, and the marginal value of each added engineer. Writes ratio.json and ratio.png."""
-    with _exits():
+    with bad_input_exits():
         options = _options(time_limit, seed, processes, executor, ray_address)
         _ratio_option("--from", start)
         _ratio_option("--to", stop)
@@ -398,7 +383,7 @@ def hires(
 ) -> None:
     """Rank one more engineer per (skill, region) in demand by the value covered it adds
     (re-solve), and plan --budget hires greedily. Writes hires.json and hires.png."""
-    with _exits():
+    with bad_input_exits():
         options = _options(time_limit, seed, processes, executor, ray_address)
         base = load_portfolio(portfolio)
         with _progress(f"hiring, budget {budget}") as progress:

@@ -105,14 +105,16 @@ def test_upload_run_poll_result_and_verify(server: Server, database: str) -> Non
 def test_cancel_over_http_keeps_the_best_allocation(server: Server, database: str) -> None:
     key = add_key(database, Role.PLANNER, "alice")
     with server.client(key) as client:
-        document = portfolio_document(engineers=100, opportunities=300)
-        run_id = client.post("/v1/runs", json={"portfolio": document, "time_limit": 20}).json()[
+        # Large enough (the neighbourhood search) that it cannot end on its own before the
+        # cancel arrives, even on a fast machine.
+        document = portfolio_document(engineers=300, opportunities=1500)
+        run_id = client.post("/v1/runs", json={"portfolio": document, "time_limit": 60}).json()[
             "id"
         ]
-        running = wait_for(lambda: run_state(client, run_id), lambda r: r["progress"], 60)
+        running = wait_for(lambda: run_state(client, run_id), lambda r: r["progress"], 90)
         assert running["status"] == "running" and running["progress"]["gap"] >= 0
         assert client.post(f"/v1/runs/{run_id}/cancel").status_code == 200
-        ended = wait_for(lambda: run_state(client, run_id), lambda r: r["status"] in ENDED, 10)
+        ended = wait_for(lambda: run_state(client, run_id), lambda r: r["status"] in ENDED, 30)
         assert ended["status"] == "cancelled"
         allocation = client.get(f"/v1/runs/{run_id}/result").json()["allocation"]
         assert allocation["assignments"] and allocation["status"] == "feasible"

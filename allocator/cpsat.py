@@ -28,6 +28,22 @@ from allocator.model import SolveStatus
 
 VERSION: str = getattr(ortools, "__version__", "unknown")
 
+DETERMINISTIC_PER_SECOND = 0.4
+"""CP-SAT deterministic seconds per wall-clock second on these models (single worker, full
+linear relaxation), measured on the 2-core reference machine: 0.36-0.40. Reproducible runs
+budget deterministic time (the same on any machine and under any load) and use this rate to
+keep a run near the seconds asked for."""
+
+
+def deterministic_limits(seconds: float) -> dict[str, float]:
+    """Parameters that stop a reproducible run after about `seconds` of wall clock: a
+    deterministic limit, and a wall clock cap of twice as much (+5 s) as the only safety net."""
+    return {
+        "max_deterministic_time": seconds * DETERMINISTIC_PER_SECOND,
+        "max_time_in_seconds": 2 * seconds + 5,
+    }
+
+
 STATUS = {
     cp_model.OPTIMAL: SolveStatus.OPTIMAL,
     cp_model.FEASIBLE: SolveStatus.FEASIBLE,

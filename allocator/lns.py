@@ -83,8 +83,7 @@ def sub_parameters(seconds: float, seed: int, reproducible: bool) -> dict[str, A
     """CP-SAT parameters of one neighbourhood solve."""
     params = {**CORE_PARAMETERS, "random_seed": seed}
     if reproducible:
-        params["max_deterministic_time"] = seconds
-        params["max_time_in_seconds"] = 4 * seconds + 5
+        params.update(cpsat.deterministic_limits(seconds))
     else:
         params["max_time_in_seconds"] = seconds
     return params
@@ -106,7 +105,7 @@ def search(
     started = time.perf_counter()
     # The last part of the budget refines the bound (prices continue from the first ones).
     tail = min(0.15 * settings.time_limit, 10.0) if prices else 0.0
-    deadline = started + settings.time_limit - tail
+    budget = _Budget(settings, settings.time_limit - tail)
     rng = np.random.default_rng(settings.seed)
     target = incumbent.value if incumbent.value is not None else 0
     # Prices first: a bound, and a price-aware greedy start. A fixed number of iterations (and
@@ -114,7 +113,7 @@ def search(
     iterations = 0
     bound = None
     if prices:
-        cap = max(1.0, 0.3 * settings.time_limit)
+        cap = budget.safety(max(1.0, 0.3 * settings.time_limit))
         bound = lagrangian_bound(problem, target, time_limit=cap, max_iterations=60, stop=stop)
         iterations = bound.iterations
         if math.isfinite(bound.bound):
@@ -128,6 +127,7 @@ def search(
         first = cpsat.run_cpsat(
             problem, sub_parameters(seconds, settings.seed, settings.reproducible), stop=stop
         )
+        budget.charge([first])
         incumbent.offer(first.chosen, "cp-sat", checked=True)
         incumbent.tighten(first.bound)
     build_seconds = time.perf_counter() - started
@@ -148,7 +148,7 @@ def search(
     rounds = solves = improved = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
-            remaining = deadline - time.perf_counter()
+            remaining = budget.remaining()
             if remaining < 0.3 or incumbent.chosen is None:
                 break
             current = incumbent.chosen
@@ -191,8 +191,9 @@ def search(
             rounds += 1
             quick = dict.fromkeys(sizes, 0)
             tried = dict.fromkeys(sizes, 0)
-            for future, pair_map, seconds, kind in jobs:
-                run = future.result()
+            runs = [future.result() for future, *_ in jobs]
+            budget.charge(runs)
+            for run, (_, pair_map, seconds, kind) in zip(runs, jobs, strict=True):
                 solves += 1
                 if run.chosen is not None:
                     candidate = incumbent.chosen.copy()
@@ -201,14 +202,23 @@ def search(
                         improved += 1
                         gains[kind] += 1
                 tried[kind] += 1
-                quick[kind] += run.status is SolveStatus.OPTIMAL and run.seconds < 0.5 * seconds
+                quick[kind] += (
+                    run.status is SolveStatus.OPTIMAL and budget.used(run) < 0.5 * seconds
+                )
             # Grow after quick exact solves, shrink after slow ones.
             for kind, largest in limits.items():
                 sizes[kind] = _adapt(sizes[kind], tried[kind], quick[kind], 2, largest)
     if bound is not None and bound.multipliers is not None and not stop.is_set():
         target = incumbent.value if incumbent.value is not None else 0
+        # Reproducible runs refine a fixed number of steps (the bound is then the same too).
+        steps = 300 if settings.reproducible else 10_000
         refined = lagrangian_bound(
-            problem, target, time_limit=tail, max_iterations=10_000, stop=stop, start=bound
+            problem,
+            target,
+            time_limit=budget.safety(tail),
+            max_iterations=steps,
+            stop=stop,
+            start=bound,
         )
         incumbent.tighten(refined.bound)
         iterations += refined.iterations
@@ -225,6 +235,41 @@ def search(
             "final_sizes": sizes,
         },
     )
+
+
+class _Budget:
+    """Time spent and left. Fast runs count wall-clock seconds. Reproducible runs count the
+    deterministic time CP-SAT reports (the slowest sub-solve of each parallel round, at the
+    reference rate), so that the same seed gives the same rounds on a loaded machine; a wall
+    clock cap of 3 x budget + 10 s is the only safety net."""
+
+    def __init__(self, settings: LnsSettings, seconds: float) -> None:
+        self.reproducible = settings.reproducible
+        self.seconds = max(0.0, seconds)
+        self.started = time.perf_counter()
+        self.spent = 0.0
+        self.wall_cap = 3 * settings.time_limit + 10
+
+    def remaining(self) -> float:
+        wall = time.perf_counter() - self.started
+        if self.reproducible:
+            return 0.0 if wall > self.wall_cap else self.seconds - self.spent
+        return self.seconds - wall
+
+    def charge(self, runs: list[cpsat.CpsatRun]) -> None:
+        if runs:
+            self.spent += max(self.used(run) for run in runs)
+
+    def used(self, run: cpsat.CpsatRun) -> float:
+        """Seconds a sub-solve counts for: wall clock, or its deterministic time at the
+        reference rate (`cpsat.DETERMINISTIC_PER_SECOND`)."""
+        if self.reproducible:
+            return run.deterministic_seconds / cpsat.DETERMINISTIC_PER_SECOND
+        return run.seconds
+
+    def safety(self, seconds: float) -> float:
+        """A wall clock cap for work bounded by a count of steps: generous when reproducible."""
+        return self.wall_cap if self.reproducible else seconds
 
 
 def _adapt(size: int, tried: int, quick: int, smallest: int, largest: int) -> int:

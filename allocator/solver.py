@@ -60,6 +60,7 @@ __all__ = [
     "find_conflicts",
     "greedy_selection",
     "is_feasible",
+    "relative_gap",
     "solve",
     "solve_compiled",
     "staffed_opportunities",
@@ -79,9 +80,10 @@ Engine = Literal["auto", "cp-sat", "portfolio", "race", "lns"]
 class SolveOptions:
     """How to search.
 
-    `reproducible` (the default) stops CP-SAT on a deterministic time limit with interleaved
-    workers, so that the same input and seed give the same assignments run after run; a wall
-    clock cap of `4 x time_limit + 10 s` guards against a machine far slower than usual.
+    `reproducible` (the default) stops CP-SAT on a deterministic time limit (about
+    `time_limit` seconds on the reference machine, see `cpsat.DETERMINISTIC_PER_SECOND`), so
+    that the same input and seed give the same assignments run after run, on any load; a
+    wall clock cap of `2 x time_limit + 5 s` guards against a machine far slower than usual.
     `reproducible=False` uses the wall clock and races CP-SAT against HiGHS.
     """
 
@@ -103,8 +105,7 @@ class SolveOptions:
             "log_search_progress": self.log,
         }
         if self.reproducible:
-            params["max_deterministic_time"] = limit
-            params["max_time_in_seconds"] = 4 * limit + 10
+            params.update(cpsat.deterministic_limits(limit))
             params["interleave_search"] = self.workers > 1
         else:
             params["max_time_in_seconds"] = limit

@@ -17,9 +17,15 @@ from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from allocator.model import HOUR_SCALE, POINT_SCALE, Portfolio
+from allocator.model import (
+    HOUR_SCALE,
+    POINT_SCALE,
+    Forbid,
+    Pin,
+    Portfolio,
+    PreviousAssignment,
+)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -157,134 +163,115 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
         o_value * o_prob * o_tier * policy.value_weight * POINT_SCALE / policy.value_unit
     ).astype(np.int64)
 
-    # Candidate pairs: engineers x demands joined on skill, filtered by proficiency.
-    skill_rows = [(i, s, lvl) for i, e in enumerate(engineers) for s, lvl in e.skills.items()]
-    engineer_skills = pd.DataFrame(
-        {
-            "e": pd.Series([r[0] for r in skill_rows], dtype=np.int64),
-            "skill": pd.Series([r[1] for r in skill_rows], dtype=object),
-            "level": pd.Series([r[2] for r in skill_rows], dtype=np.int64),
-        }
-    )
-    demand_frame = pd.DataFrame(
-        {
-            "d": np.arange(n_d, dtype=np.int64),
-            "skill": pd.Series([d.skill for d in demands], dtype=object),
-            "min": d_min,
-        }
-    )
-    pairs = demand_frame.merge(engineer_skills, on="skill", how="inner", sort=False)
-    pairs = pairs[pairs["level"] >= pairs["min"]]
-    p_e = pairs["e"].to_numpy(np.int64)
-    p_d = pairs["d"].to_numpy(np.int64)
-    p_level = pairs["level"].to_numpy(np.int64)
-    p_min = pairs["min"].to_numpy(np.int64)
+    # Candidate pairs: for each skill and minimum level, every demand of it times every
+    # engineer with the skill at that level or above; integer codes throughout.
+    skill_code = {skill: k for k, skill in enumerate(sorted({d.skill for d in demands}))}
+    d_skill = np.array([skill_code[d.skill] for d in demands], dtype=np.int64)
+    level = np.zeros((n_e, len(skill_code)), dtype=np.int64)
+    for i, engineer in enumerate(engineers):
+        for skill, value in engineer.skills.items():
+            if skill in skill_code:
+                level[i, skill_code[skill]] = value
+    blocks_e: list[IntArray] = []
+    blocks_d: list[IntArray] = []
+    for k in range(len(skill_code)):
+        for minimum in range(1, 6):
+            wanted = np.flatnonzero((d_skill == k) & (d_min == minimum))
+            able = np.flatnonzero(level[:, k] >= minimum)
+            if len(wanted) and len(able):
+                blocks_d.append(np.repeat(wanted, len(able)))
+                blocks_e.append(np.tile(able, len(wanted)))
+    p_e = np.concatenate(blocks_e) if blocks_e else np.zeros(0, dtype=np.int64)
+    p_d = np.concatenate(blocks_d) if blocks_d else np.zeros(0, dtype=np.int64)
+    del blocks_e, blocks_d
 
     # Capacity: the pair must fit into every active week on its own.
-    if len(p_e):
-        free_when_active = np.where(d_active[p_d], available[p_e], np.iinfo(np.int64).max)
-        fits = d_hours[p_d] <= free_when_active.min(axis=1)
-    else:
-        fits = np.zeros(0, dtype=bool)
+    fits = np.ones(len(p_e), dtype=bool)
+    for w in range(weeks):
+        fits &= ~d_active[p_d, w] | (d_hours[p_d] <= available[p_e, w])
+    p_e, p_d = p_e[fits], p_d[fits]
+    # One order whatever the input: by demand, then engineer (keys sorted for look-ups).
+    keys = p_d * max(1, n_e) + p_e
+    order = np.argsort(keys, kind="stable")
+    keys, p_e, p_d = keys[order], p_e[order], p_d[order]
+    del order, fits
 
-    # Forbids: flagged, not dropped, so that a pin that needs one can be explained.
-    forbidden_label: dict[int, str] = {}
-    forbidden_keys: dict[int, str] = {}
+    def pairs_of(engineer: int, targets: list[int]) -> IntArray:
+        """Positions of the existing pairs (engineer, d) for d in targets."""
+        want = np.array(targets, dtype=np.int64) * max(1, n_e) + engineer
+        at = np.clip(np.searchsorted(keys, want), 0, max(0, len(keys) - 1))
+        found = (keys[at] == want) if len(keys) else np.zeros(len(want), dtype=bool)
+        positions: IntArray = at[found].astype(np.int64)
+        return positions
+
     demands_of: dict[int, list[int]] = {}
     for d_i, o_i in enumerate(d_opp.tolist()):
         demands_of.setdefault(o_i, []).append(d_i)
+
+    def targets_of(record: Pin | Forbid | PreviousAssignment) -> list[int]:
+        if record.demand_id:
+            return [demand_index[record.demand_id]]
+        return demands_of.get(opportunity_index[record.opportunity_id], [])
+
+    # Forbids: flagged, not dropped, so that a pin that needs one can be explained.
+    forbidden = np.zeros(len(p_e), dtype=bool)
+    forbidden_label: dict[int, str] = {}
     for forbid in portfolio.forbids:
-        e_i = engineer_index[forbid.engineer_id]
-        targets = (
-            [demand_index[forbid.demand_id]]
-            if forbid.demand_id
-            else demands_of.get(opportunity_index[forbid.opportunity_id], [])
-        )
-        for d_i in targets:
-            forbidden_keys.setdefault(e_i * n_d + d_i, forbid.label())
-    keys = p_e * n_d + p_d
-    forbidden = (
-        np.isin(keys, np.fromiter(forbidden_keys, dtype=np.int64, count=len(forbidden_keys)))
-        if forbidden_keys
-        else np.zeros(len(keys), dtype=bool)
-    )
+        for p in pairs_of(engineer_index[forbid.engineer_id], targets_of(forbid)).tolist():
+            forbidden[p] = True
+            forbidden_label.setdefault(p, forbid.label())
 
     # Opportunities whose every required demand has an allowed candidate can be staffed.
-    allowed = fits & ~forbidden
     covered = np.zeros(n_d, dtype=bool)
-    covered[p_d[allowed]] = True
+    covered[p_d[~forbidden]] = True
     blocked = np.zeros(n_o, dtype=bool)
     np.logical_or.at(blocked, d_opp, d_required & ~covered)
-    pinned_opps = {opportunity_index[pin.opportunity_id] for pin in portfolio.pins}
     keep_opp = ~blocked
-    keep_opp[list(pinned_opps)] = True
     # Pairs of pinned opportunities stay even when forbidden, so conflicts can be named.
-    pinned_pair = (
-        np.isin(d_opp[p_d], np.fromiter(pinned_opps, dtype=np.int64))
-        if pinned_opps
-        else (np.zeros(len(p_e), dtype=bool))
-    )
-    keep = fits & keep_opp[d_opp[p_d]] & (~forbidden | pinned_pair)
-    p_e, p_d, p_level, p_min, forbidden = (
-        p_e[keep],
-        p_d[keep],
-        p_level[keep],
-        p_min[keep],
-        forbidden[keep],
-    )
+    pinned = np.zeros(n_o, dtype=bool)
+    pinned[[opportunity_index[pin.opportunity_id] for pin in portfolio.pins]] = True
+    keep_opp |= pinned
+    pair_opp = d_opp[p_d]
+    keep = keep_opp[pair_opp] & (~forbidden | pinned[pair_opp])
+    if not keep.all():
+        renumber = np.cumsum(keep) - 1
+        forbidden_label = {
+            int(renumber[p]): label for p, label in forbidden_label.items() if keep[p]
+        }
+        p_e, p_d, keys, pair_opp = p_e[keep], p_d[keep], keys[keep], pair_opp[keep]
+    del keep
 
     # Scores: skill fit (levels above minimum, industry known) and travel.
-    industry_rows = [(i, ind) for i, e in enumerate(engineers) for ind in e.industries]
-    industry_keys = {f"{i}\x1f{ind}" for i, ind in industry_rows}
-    o_industry = np.array([o.industry for o in opportunities], dtype=object)
-    o_region = np.array([o.region for o in opportunities], dtype=object)
-    e_region = np.array([e.region for e in engineers], dtype=object)
-    pair_opp = d_opp[p_d]
-    knows = np.fromiter(
-        (
-            f"{e}\x1f{ind}" in industry_keys
-            for e, ind in zip(p_e.tolist(), o_industry[pair_opp], strict=True)
-        ),
-        dtype=bool,
-        count=len(p_e),
+    industry_code = {name: k for k, name in enumerate(sorted({o.industry for o in opportunities}))}
+    knows_industry = np.zeros((n_e, max(1, len(industry_code))), dtype=bool)
+    for i, engineer in enumerate(engineers):
+        for name in engineer.industries:
+            if name in industry_code:
+                knows_industry[i, industry_code[name]] = True
+    o_industry = np.array([industry_code[o.industry] for o in opportunities], dtype=np.int64)
+    region_code: dict[str, int] = {}
+    o_region = np.array(
+        [region_code.setdefault(o.region, len(region_code)) for o in opportunities], dtype=np.int64
     )
+    e_region = np.array(
+        [region_code.setdefault(e.region, len(region_code)) for e in engineers], dtype=np.int64
+    )
+    p_skill = d_skill[p_d]
     fit = POINT_SCALE * (
-        policy.skill_fit_weight * (p_level - p_min) + policy.industry_fit_weight * knows
+        policy.skill_fit_weight * (level[p_e, p_skill] - d_min[p_d])
+        + policy.industry_fit_weight * knows_industry[p_e, o_industry[pair_opp]]
     )
     travel = -POINT_SCALE * policy.travel_penalty * (e_region[p_e] != o_region[pair_opp])
+    del p_skill
 
-    pair_keys = p_e * n_d + p_d
-    pair_of_key = {int(k): i for i, k in enumerate(pair_keys.tolist())}
-    forbidden_label = {
-        i: forbidden_keys[int(pair_keys[i])] for i in np.flatnonzero(forbidden).tolist()
-    }
-
-    pins = []
-    for pin in portfolio.pins:
-        e_i = engineer_index[pin.engineer_id]
-        targets = (
-            [demand_index[pin.demand_id]]
-            if pin.demand_id
-            else demands_of.get(opportunity_index[pin.opportunity_id], [])
-        )
-        members = [
-            pair_of_key[e_i * n_d + d_i] for d_i in targets if e_i * n_d + d_i in pair_of_key
-        ]
-        pins.append(PinGroup(pin.label(), np.array(members, dtype=np.int64)))
-
+    pins = [
+        PinGroup(pin.label(), pairs_of(engineer_index[pin.engineer_id], targets_of(pin)))
+        for pin in portfolio.pins
+    ]
     previous: dict[tuple[str, str, str], IntArray] = {}
     for record in portfolio.previous:
-        e_i = engineer_index[record.engineer_id]
-        targets = (
-            [demand_index[record.demand_id]]
-            if record.demand_id
-            else demands_of.get(opportunity_index[record.opportunity_id], [])
-        )
-        members = [
-            pair_of_key[e_i * n_d + d_i] for d_i in targets if e_i * n_d + d_i in pair_of_key
-        ]
         key = (record.engineer_id, record.opportunity_id, record.demand_id)
-        previous.setdefault(key, np.array(members, dtype=np.int64))
+        previous.setdefault(key, pairs_of(engineer_index[record.engineer_id], targets_of(record)))
 
     return CompiledProblem(
         engineer_ids=[e.id for e in engineers],

@@ -31,64 +31,71 @@ def greedy_selection(
     preference = problem.pair_score if pair_preference is None else pair_preference
     n_p = problem.n_pairs
     chosen = np.zeros(n_p, dtype=bool)
-    remaining = problem.engineer_available.copy()
-    count = np.zeros(problem.n_engineers, dtype=np.int64)
+    count = [0] * problem.n_engineers
     served = np.zeros(problem.n_demands, dtype=bool)
     on_opp: set[tuple[int, int]] = set()
     active = problem.demand_active
-    pair_e = problem.pair_engineer.tolist()
-    pair_d = problem.pair_demand.tolist()
-    pair_h = problem.pair_hours.tolist()
+    pair_e, pair_h = problem.pair_engineer, problem.pair_hours
     d_opp = problem.demand_opportunity.tolist()
     allowed = np.ones(n_p, dtype=bool)
     if problem.pair_forbidden_label:
         allowed[list(problem.pair_forbidden_label)] = False
-    remaining_rows = [row for row in remaining.tolist()]
+    remaining = problem.engineer_available.tolist()
     active_rows = [np.flatnonzero(row).tolist() for row in active]
     max_count = problem.engineer_max_assignments.tolist()
+    score = problem.pair_score
 
-    def fits(p: int) -> bool:
-        e, d = pair_e[p], pair_d[p]
-        if served[d] or count[e] >= max_count[e] or (e, d_opp[d]) in on_opp:
+    def fits(e: int, d: int, hours: int) -> bool:
+        if count[e] >= max_count[e] or (e, d_opp[d]) in on_opp:
             return False
-        row = remaining_rows[e]
-        return all(row[w] >= pair_h[p] for w in active_rows[d])
+        row = remaining[e]
+        return all(row[w] >= hours for w in active_rows[d])
 
-    def take(p: int) -> None:
-        e, d = pair_e[p], pair_d[p]
-        chosen[p] = True
-        served[d] = True
-        count[e] += 1
-        on_opp.add((e, d_opp[d]))
-        row = remaining_rows[e]
+    def take(p: int, e: int, d: int, hours: int, sign: int = 1) -> None:
+        chosen[p] = sign > 0
+        served[d] = sign > 0
+        count[e] += sign
+        if sign > 0:
+            on_opp.add((e, d_opp[d]))
+        else:
+            on_opp.discard((e, d_opp[d]))
+        row = remaining[e]
         for w in active_rows[d]:
-            row[w] -= pair_h[p]
+            row[w] -= sign * hours
 
-    def undo(p: int) -> None:
-        e, d = pair_e[p], pair_d[p]
-        chosen[p] = False
-        served[d] = False
-        count[e] -= 1
-        on_opp.discard((e, d_opp[d]))
-        row = remaining_rows[e]
-        for w in active_rows[d]:
-            row[w] += pair_h[p]
+    def pick(d: int, pairs: IntArray, positive_only: bool) -> tuple[int, int, int] | None:
+        """The first of `pairs` (for demand d) whose engineer can take it."""
+        if served[d]:
+            return None
+        for p, e, hours, ok, points in zip(
+            pairs.tolist(),
+            pair_e[pairs].tolist(),
+            pair_h[pairs].tolist(),
+            allowed[pairs].tolist(),
+            score[pairs].tolist(),
+            strict=True,
+        ):
+            if ok and not (positive_only and points < 0) and fits(e, d, hours):
+                return p, e, hours
+        return None
 
     for pin in problem.pins:
-        options = [p for p in pin.pairs.tolist() if chosen[p]]
-        if options:
+        if chosen[pin.pairs].any():
             continue
-        placed = next((p for p in pin.pairs.tolist() if allowed[p] and fits(p)), None)
-        if placed is None:
+        for d in np.unique(problem.pair_demand[pin.pairs]).tolist():
+            found = pick(d, pin.pairs[problem.pair_demand[pin.pairs] == d], False)
+            if found is not None:
+                take(found[0], found[1], d, found[2])
+                break
+        else:
             return None
-        take(placed)
 
-    # Candidates of each demand, best score first.
+    # Candidates of each demand, most preferred first.
     order = np.lexsort((-preference, problem.pair_demand))
     starts = np.searchsorted(problem.pair_demand[order], np.arange(problem.n_demands + 1))
-    candidates = [order[starts[d] : starts[d + 1]].tolist() for d in range(problem.n_demands)]
+    sizes = np.diff(starts)
     demand_hours = np.zeros(problem.n_demands, dtype=np.int64)
-    first = starts[:-1][starts[:-1] < starts[1:]]
+    first = starts[:-1][sizes > 0]
     demand_hours[problem.pair_demand[order[first]]] = problem.pair_hours[order[first]]
     weekly = demand_hours * active.sum(axis=1)
     required_hours = np.zeros(problem.n_opportunities, dtype=np.int64)
@@ -98,7 +105,7 @@ def greedy_selection(
         density = problem.opportunity_value / np.maximum(required_hours, 1)
         opportunity_order = np.lexsort((-density, ~must))
     demands_by_opp: list[list[int]] = [[] for _ in range(problem.n_opportunities)]
-    for d in np.argsort([len(c) for c in candidates], kind="stable").tolist():
+    for d in np.argsort(sizes, kind="stable").tolist():  # Scarcest role first.
         demands_by_opp[d_opp[d]].append(d)
 
     # Opportunities with pinned roles first: their teams are completed around the pins.
@@ -110,9 +117,10 @@ def greedy_selection(
             opportunity_order[~pinned[opportunity_order]],
         ]
     )
+    required_role = problem.demand_required.tolist()
     for o in opportunity_order.tolist():
         roles = demands_by_opp[o]
-        required = [d for d in roles if problem.demand_required[d]]
+        required = [d for d in roles if required_role[d]]
         if not required:
             continue
         # Roles placed by pins: the team must be completed around them.
@@ -124,38 +132,26 @@ def greedy_selection(
             and pair_preference is None
         ):
             continue
-        taken: list[int] = []
-        complete = True
+        taken: list[tuple[int, int, int, int]] = []
         for d in required:
             if served[d]:
                 continue
-            pick = next((p for p in candidates[d] if allowed[p] and fits(p)), None)
-            if pick is None:
-                complete = False
+            found = pick(d, order[starts[d] : starts[d + 1]], False)
+            if found is None:
                 break
-            take(pick)
-            taken.append(pick)
-        if not complete:
-            if already:
-                return None  # A pinned role forces this team; it cannot be completed greedily.
-            for p in taken:
-                undo(p)
+            take(found[0], found[1], d, found[2])
+            taken.append((found[0], found[1], d, found[2]))
+        else:
+            for d in roles:
+                if not required_role[d]:
+                    found = pick(d, order[starts[d] : starts[d + 1]], pair_preference is None)
+                    if found is not None:
+                        take(found[0], found[1], d, found[2])
             continue
-        for d in roles:
-            if problem.demand_required[d] or served[d]:
-                continue
-            pick = next(
-                (
-                    p
-                    for p in candidates[d]
-                    if allowed[p]
-                    and (pair_preference is not None or problem.pair_score[p] >= 0)
-                    and fits(p)
-                ),
-                None,
-            )
-            if pick is not None:
-                take(pick)
+        if already:
+            return None  # A pinned role forces this team; it cannot be completed greedily.
+        for p, e, d, hours in taken:
+            take(p, e, d, hours, sign=-1)
     if must.any() and not staffed_opportunities(problem, chosen)[must].all():
         return None
     return chosen if is_feasible(problem, chosen) else None

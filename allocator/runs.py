@@ -178,7 +178,13 @@ class RunStore(Protocol):
     def has_queued(self) -> bool: ...
     def claim_next(self, worker: str) -> RunState | None: ...
     def save_progress(
-        self, run_id: int, attempt: int, objective: float, bound: float, gap: float, seconds: float
+        self,
+        run_id: int,
+        attempt: int,
+        objective: float,
+        bound: float | None,
+        gap: float | None,
+        seconds: float,
     ) -> None: ...
     def cancel_requested(self, run_id: int, attempt: int) -> bool: ...
     def request_cancel(self, run_id: int, actor: str) -> RunState: ...
@@ -705,7 +711,8 @@ def _watch(
             progress = watch.latest
             due = time.monotonic() - last_write >= settings.progress_seconds
             if progress is not None and progress is not written and due:
-                gap = relative_gap(progress.objective, progress.best_bound)
+                bound = progress.best_bound
+                gap = None if bound is None else relative_gap(progress.objective, bound)
                 store.save_progress(
                     run.id,
                     run.attempt,

@@ -125,7 +125,8 @@ class Progress:
     """A snapshot while solving: best objective and bound so far (points), seconds elapsed."""
 
     objective: float
-    best_bound: float
+    best_bound: float | None
+    """None until an engine has proved a bound."""
     seconds: float
 
 
@@ -164,8 +165,8 @@ def solve_compiled(
 
     def report(objective: int, bound: float, seconds: float) -> None:
         if on_progress is not None:
-            shown = bound if math.isfinite(bound) else float(objective)
-            on_progress(Progress(objective / POINT_SCALE, shown / POINT_SCALE, seconds))
+            shown = bound / POINT_SCALE if math.isfinite(bound) else None
+            on_progress(Progress(objective / POINT_SCALE, shown, seconds))
 
     incumbent = Incumbent(problem, report)
     started = time.perf_counter()

@@ -473,7 +473,13 @@ class Store:
         return found is not None
 
     def save_progress(
-        self, run_id: int, attempt: int, objective: float, bound: float, gap: float, seconds: float
+        self,
+        run_id: int,
+        attempt: int,
+        objective: float,
+        bound: float | None,
+        gap: float | None,
+        seconds: float,
     ) -> None:
         with self._write() as connection:
             connection.execute(

@@ -91,8 +91,11 @@ def measure(size: str, time_limit: float, seed: int, lp_limit: float, plain: boo
         value = seen[-1][1] if seen else None
         row[f"objective_at_{mark:.0f}s"] = value
         row[f"bound_at_{mark:.0f}s"] = seen[-1][2] if seen else None
+        bound_then = seen[-1][2] if seen else None
         row[f"gap_at_{mark:.0f}s"] = (
-            None if not seen else round((seen[-1][2] - value) / max(1.0, abs(seen[-1][2])), 5)
+            None
+            if bound_then is None or value is None
+            else round((bound_then - value) / max(1.0, abs(bound_then)), 5)
         )
         row[f"lp_ratio_at_{mark:.0f}s"] = (
             None if value is None or not lp_bound else round(value / lp_bound, 5)

@@ -128,8 +128,12 @@ class ProgressOut(BaseModel):
     """How far a running solve has come."""
 
     best_objective: float = Field(description="Objective of the best allocation so far, points.")
-    best_bound: float = Field(description="Best proven upper bound so far, points.")
-    gap: float = Field(description="(bound - objective) / max(1, |bound|).")
+    best_bound: float | None = Field(
+        description="Best proven upper bound so far, points; null until one is proven."
+    )
+    gap: float | None = Field(
+        description="(bound - objective) / max(1, |bound|); null until a bound is proven."
+    )
     seconds: float = Field(description="Seconds of search when this was reported.")
 
 
@@ -172,11 +176,11 @@ class RunOut(BaseModel):
     @classmethod
     def of(cls, run: RunState, now: datetime) -> RunOut:
         progress = None
-        if run.best_objective is not None and run.best_bound is not None:
+        if run.best_objective is not None:
             progress = ProgressOut(
                 best_objective=run.best_objective,
                 best_bound=run.best_bound,
-                gap=run.gap or 0.0,
+                gap=run.gap,
                 seconds=run.progress_seconds or 0.0,
             )
         started = run.started_at

@@ -1,5 +1,5 @@
-# Two entry points: `make run` (the service with a finished run of the bundled sample, on
-# http://127.0.0.1:8000) and `make test` (the whole suite). Both create .venv from
+# Two entry points: `make run` (solve the bundled sample, print the summary, then serve it as
+# a finished run on http://127.0.0.1:8000) and `make test` (the whole suite). Both create .venv from
 # pyproject.toml on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Creates var/allocator.db, a planner key named demo (printed), stores data/sample, submits one
-# run, then serves the API and /docs until Ctrl-C.
+# Solves data/sample and prints the summary; then creates var/allocator.db, a planner key named
+# demo (printed), stores data/sample, submits one run, and serves the API and /docs until Ctrl-C.
 run: $(STAMP)
+	$(BIN)/allocator solve data/sample --out var/sample-result.json
 	$(BIN)/allocator demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

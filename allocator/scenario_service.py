@@ -178,7 +178,11 @@ class ScenarioService:
     def _dispatch(self) -> None:
         while not self._stopping.wait(self.settings.poll_seconds):
             try:
-                options = SweepOptions(executor="local", processes=self.settings.workers)
+                options = SweepOptions(
+                    executor="local",
+                    processes=self.settings.workers,
+                    niceness=self.settings.worker_niceness,
+                )
                 self.process_next(options)
             except Exception:  # The store being down must not end the dispatcher.
                 log.exception("scenario dispatcher")

@@ -69,6 +69,9 @@ class SweepOptions:
     ray_address: str | None = None
     """`ray` only: the cluster to join (`ray://host:10001`, `auto`); None starts a local one."""
     warm_start: bool = True
+    niceness: int = 0
+    """`local` only: scheduling niceness of the worker processes (the service sets its own,
+    so that sweeps, like runs, leave the CPU to the API first)."""
 
     def solve_options(self) -> SolveOptions:
         return SolveOptions(
@@ -187,9 +190,11 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, niceness: int = 0) -> None:
         context = multiprocessing.get_context("spawn")
-        self.pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+        self.pool = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=_renice, initargs=(niceness,)
+        )
 
     def run(self, tasks: Sequence[SolveTask], progress: Progress | None = None) -> list[Allocation]:
         futures: dict[Future[Allocation], int] = {
@@ -267,6 +272,12 @@ class RayExecutor:
             self.ray.shutdown()
 
 
+def _renice(niceness: int) -> None:
+    """Run in each new worker process before its solver threads exist: they inherit it."""
+    if niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
 @contextmanager
 def open_executor(options: SweepOptions) -> Iterator[Executor]:
     """The executor `options` names, closed (processes ended, Ray shut down) on exit."""
@@ -274,7 +285,7 @@ def open_executor(options: SweepOptions) -> Iterator[Executor]:
     if options.executor == "serial":
         executor = SerialExecutor()
     elif options.executor == "local":
-        executor = LocalExecutor(options.slots())
+        executor = LocalExecutor(options.slots(), options.niceness)
     elif options.executor == "ray":
         executor = RayExecutor(options.slots(), options.ray_address)
     else:

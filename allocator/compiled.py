@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import (
     HOUR_SCALE,
     POINT_SCALE,
@@ -28,6 +29,9 @@ from allocator.model import (
 )
 
 IntArray = npt.NDArray[np.int64]
+
+EXACT_LIMIT = 2**53
+"""Largest total objective (1/100 point) counted exactly, in floats and in CP-SAT."""
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -159,9 +163,14 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     o_value = np.array([o.value for o in opportunities], dtype=float)
     o_prob = np.array([o.win_probability for o in opportunities], dtype=float)
     o_tier = np.array([policy.tier_factors[o.tier] for o in opportunities], dtype=float)
-    o_points = np.round(
-        o_value * o_prob * o_tier * policy.value_weight * POINT_SCALE / policy.value_unit
-    ).astype(np.int64)
+    raw_points = o_value * o_prob * o_tier * policy.value_weight * POINT_SCALE / policy.value_unit
+    if raw_points.sum() > EXACT_LIMIT:
+        message = (
+            "deal values x value_weight / value_unit make the objective too large to count "
+            f"exactly (over {EXACT_LIMIT / POINT_SCALE:.3g} points); raise value_unit"
+        )
+        raise InvalidInputError([InputIssue("policy", "value_unit", message, policy.value_unit)])
+    o_points = np.round(raw_points).astype(np.int64)
 
     # Candidate pairs: for each skill and minimum level, every demand of it times every
     # engineer with the skill at that level or above; integer codes throughout.

@@ -27,6 +27,11 @@ POINT_SCALE = 100
 HOUR_SCALE = 100
 """Internal hour unit: hundredths of an hour."""
 
+MAX_DEAL_VALUE = 1e12
+"""Largest deal value (and value unit) accepted: keeps every objective coefficient exact."""
+MAX_WEIGHT = 1_000_000
+"""Largest objective weight accepted, for the same reason."""
+
 Proficiency = Annotated[int, Field(ge=1, le=5, description="Proficiency level, 1 (novice) to 5.")]
 Hours = Annotated[float, Field(ge=0, le=168, description="Hours per week, at most two decimals.")]
 Week = Annotated[int, Field(ge=1, description="Week number, 1 is the first week of the horizon.")]
@@ -42,7 +47,9 @@ class OpportunityType(enum.StrEnum):
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class Skill(_Record):
@@ -92,7 +99,9 @@ class Opportunity(_Record):
     industry: str = Field(min_length=1, description="Customer industry.")
     region: str = Field(min_length=1, description="Region of the customer.")
     stage: str = Field("", description="Sales stage; selects the stage template.")
-    value: float = Field(ge=0, description="Deal value in the portfolio's currency.")
+    value: float = Field(
+        ge=0, le=MAX_DEAL_VALUE, description="Deal value in the portfolio's currency."
+    )
     win_probability: float = Field(ge=0, le=1, description="Probability of winning, 0..1.")
     type: OpportunityType = Field(OpportunityType.REGION_SOLUTION, description="Project type.")
     requester: str = Field("", description="Salesperson who raised it. Recorded only.")
@@ -143,22 +152,30 @@ class StageTemplate(_Record):
 class Policy(_Record):
     """Objective weights and rule settings of a run. All weights are integers, in points."""
 
-    value_weight: int = Field(1, ge=0, description="Points per `value_unit` of expected value.")
-    value_unit: float = Field(1000.0, gt=0, description="Currency per point of expected value.")
+    value_weight: int = Field(
+        1, ge=0, le=MAX_WEIGHT, description="Points per `value_unit` of expected value."
+    )
+    value_unit: float = Field(
+        1000.0, ge=0.01, le=MAX_DEAL_VALUE, description="Currency per point of expected value."
+    )
     tier_factors: dict[Tier, float] = Field(
         default_factory=lambda: {"A": 1.5, "B": 1.2, "C": 1.0},  # type: ignore[arg-type]
         description="Customer-tier multiplier of the expected value.",
     )
-    skill_fit_weight: int = Field(2, ge=0, description="Points per level above the minimum.")
-    industry_fit_weight: int = Field(
-        3, ge=0, description="Points when the engineer knows the industry."
+    skill_fit_weight: int = Field(
+        2, ge=0, le=MAX_WEIGHT, description="Points per level above the minimum."
     )
-    travel_penalty: int = Field(5, ge=0, description="Points lost per cross-region assignment.")
+    industry_fit_weight: int = Field(
+        3, ge=0, le=MAX_WEIGHT, description="Points when the engineer knows the industry."
+    )
+    travel_penalty: int = Field(
+        5, ge=0, le=MAX_WEIGHT, description="Points lost per cross-region assignment."
+    )
     continuity_penalty: int = Field(
-        20, ge=0, description="Points lost per previous assignment not kept."
+        20, ge=0, le=MAX_WEIGHT, description="Points lost per previous assignment not kept."
     )
     load_penalty: int = Field(
-        1, ge=0, description="Points lost per hour above the target, per week."
+        1, ge=0, le=MAX_WEIGHT, description="Points lost per hour above the target, per week."
     )
     utilization_target: float = Field(0.85, ge=0, le=1, description="Target utilisation, 0..1.")
     max_opportunities_per_engineer: int = Field(4, ge=1, description="Opportunity limit.")
@@ -166,8 +183,8 @@ class Policy(_Record):
     @model_validator(mode="after")
     def _all_tiers(self) -> Policy:
         missing = {"A", "B", "C"} - set(self.tier_factors)
-        if missing or any(f < 0 for f in self.tier_factors.values()):
-            raise ValueError("tier_factors needs A, B and C, each >= 0")
+        if missing or any(not 0 <= f <= 1000 for f in self.tier_factors.values()):
+            raise ValueError("tier_factors needs A, B and C, each between 0 and 1000")
         return self
 
 

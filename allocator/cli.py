@@ -29,6 +29,7 @@ from allocator.formats import (
     write_allocation,
     write_portfolio_csv,
     write_portfolio_json,
+    write_portfolio_xlsx,
 )
 from allocator.generate import generate as generate_portfolio
 from allocator.keys import Role
@@ -120,7 +121,7 @@ def generate(
     opportunities: Annotated[
         int, typer.Option(min=1, max=500_000, help="Number of opportunities.")
     ],
-    out: Annotated[Path, typer.Option(help="Folder (CSV) or .json file to write.")],
+    out: Annotated[Path, typer.Option(help="Folder (CSV), .json or .xlsx file to write.")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     horizon_weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks planned.")] = 2,
     name: Annotated[str, typer.Option(help="Portfolio name (default: derived).")] = "",
@@ -131,6 +132,8 @@ def generate(
         portfolio = portfolio.model_copy(update={"name": name})
     if out.suffix.lower() == ".json":
         write_portfolio_json(portfolio, out)
+    elif out.suffix.lower() == ".xlsx":
+        write_portfolio_xlsx(portfolio, out)
     else:
         write_portfolio_csv(portfolio, out)
     console.print(

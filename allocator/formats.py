@@ -300,10 +300,9 @@ def _parse_cell(table: str, column: str, text: str) -> Any:
 # Writing portfolios
 
 
-def write_portfolio_csv(portfolio: Portfolio, folder: str | Path) -> Path:
-    """Write `portfolio` as a CSV folder that `load_portfolio` reads back unchanged."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def _frames(portfolio: Portfolio) -> dict[str, pd.DataFrame]:
+    """The portfolio as the tables of a CSV folder or workbook (explicit demands only; the
+    derived ones come back from the stage templates)."""
     explicit = [d for d in portfolio.demands if not d.template_stage]
     tables: dict[str, list[Any]] = {
         "skills": list(portfolio.skills),
@@ -314,25 +313,54 @@ def write_portfolio_csv(portfolio: Portfolio, folder: str | Path) -> Path:
         "forbids": list(portfolio.forbids),
         "previous": list(portfolio.previous),
     }
+    frames: dict[str, pd.DataFrame] = {}
     for name, records in tables.items():
         if not records and name in ("pins", "forbids", "previous"):
             continue
         fields = [f for f in TABLES[name].model_fields if f != "template_stage"]
         rows = [{f: _cell(getattr(r, f)) for f in fields} for r in records]
-        pd.DataFrame(rows, columns=fields).to_csv(folder / f"{name}.csv", index=False)
+        frames[name] = pd.DataFrame(rows, columns=fields)
     if portfolio.stage_templates:
-        rows = []
+        template_rows: list[dict[str, Any]] = []
         for template in portfolio.stage_templates:
             if not template.roles:
-                rows.append({"stage": template.stage})
+                template_rows.append({"stage": template.stage})
             for role in template.roles:
-                rows.append({"stage": template.stage, **{k: _cell(v) for k, v in role}})
-        frame = pd.DataFrame(rows, columns=list(TEMPLATE_COLUMNS))
-        frame.to_csv(folder / "stage_templates.csv", index=False)
+                template_rows.append({"stage": template.stage, **{k: _cell(v) for k, v in role}})
+        frames["stage_templates"] = pd.DataFrame(template_rows, columns=list(TEMPLATE_COLUMNS))
+    return frames
+
+
+def _meta(portfolio: Portfolio) -> dict[str, Any]:
+    return {"name": portfolio.name, "horizon_weeks": portfolio.horizon_weeks}
+
+
+def write_portfolio_csv(portfolio: Portfolio, folder: str | Path) -> Path:
+    """Write `portfolio` as a CSV folder that `load_portfolio` reads back unchanged."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in _frames(portfolio).items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
     (folder / "policy.json").write_text(portfolio.policy.model_dump_json(indent=2) + "\n")
-    meta = {"name": portfolio.name, "horizon_weeks": portfolio.horizon_weeks}
-    (folder / "portfolio.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (folder / "portfolio.json").write_text(json.dumps(_meta(portfolio), indent=2) + "\n")
     return folder
+
+
+def write_portfolio_xlsx(portfolio: Portfolio, path: str | Path) -> Path:
+    """Write `portfolio` as an Excel workbook that `load_portfolio` reads back unchanged:
+    the CSV tables as sheets, `policy` and `portfolio` as key/value sheets."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    policy = json.loads(portfolio.policy.model_dump_json())
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        for name, frame in _frames(portfolio).items():
+            frame.to_excel(book, sheet_name=name, index=False)
+        for name, values in (("policy", policy), ("portfolio", _meta(portfolio))):
+            rows = [{"key": k, "value": json.dumps(v)} for k, v in values.items()]
+            pd.DataFrame(rows, columns=["key", "value"]).to_excel(
+                book, sheet_name=name, index=False
+            )
+    return path
 
 
 def _cell(value: Any) -> Any:

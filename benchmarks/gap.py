@@ -34,6 +34,7 @@ from ortools.sat.python import cp_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from allocator.errors import InvalidInputError
 from allocator.gap import GapInstance, agents_of, compile_gap, read_gap
 from allocator.model import POINT_SCALE
 from allocator.solver import SolveOptions, solve_compiled
@@ -252,7 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     known = best_known()
     rows = []
     for path in paths:
-        instance = read_gap(path)
+        try:
+            instance = read_gap(path)
+        except InvalidInputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         for name in args.solvers.split(","):
             row = SOLVERS[name](instance, args.time_limit, args.sense, args.seed)
             key = (path.name, args.sense)

@@ -706,3 +706,12 @@ def test_load_allocation_of_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as caught:
         load_allocation(tmp_path / "result.json")
     assert str(caught.value) == f"{tmp_path / 'result.json'}: no such file"
+
+
+def test_a_written_workbook_reads_back_unchanged(tmp_path: Path) -> None:
+    from allocator.formats import write_portfolio_xlsx
+    from allocator.generate import generate
+
+    portfolio = generate(6, 12, seed=5)
+    path = write_portfolio_xlsx(portfolio, tmp_path / "book.xlsx")
+    assert load_portfolio(path).model_dump() == portfolio.model_dump()

@@ -418,26 +418,24 @@ class Store:
 
     def run_inputs(self, run_id: int) -> dict[str, Any]:
         """The content of the run's `run_accepted` record."""
-        with self.engine.connect() as connection:
-            seq = connection.execute(
-                select(runs.c.accepted_seq).where(runs.c.id == run_id)
-            ).scalar_one_or_none()
-            if seq is None:
-                raise NotFoundError(f"run {run_id} does not exist")
-            content: dict[str, Any] = self._content(connection, seq)
+        content = self._recorded(runs, "accepted_seq", run_id, "run")
+        assert content is not None, "a run is accepted with its record"
         return content
 
     def run_outcome(self, run_id: int) -> dict[str, Any] | None:
         """The content of the run's `run_finished` record; None while it has not finished."""
+        return self._recorded(runs, "finished_seq", run_id, "run")
+
+    def _recorded(self, table: Table, column: str, key: int, what: str) -> dict[str, Any] | None:
+        """The ledger content a row of `table` points to through `column`; None when it points
+        nowhere yet; NotFoundError naming `what` when there is no such row."""
         with self.engine.connect() as connection:
-            seq = connection.execute(
-                select(runs.c.finished_seq).where(runs.c.id == run_id)
-            ).one_or_none()
-            if seq is None:
-                raise NotFoundError(f"run {run_id} does not exist")
-            if seq.finished_seq is None:
+            row = connection.execute(select(table.c[column]).where(table.c.id == key)).one_or_none()
+            if row is None:
+                raise NotFoundError(f"{what} {key} does not exist")
+            if row[0] is None:
                 return None
-            content: dict[str, Any] = self._content(connection, seq.finished_seq)
+            content: dict[str, Any] = self._content(connection, row[0])
         return content
 
     def claim_next(self, worker: str) -> RunState | None:
@@ -664,27 +662,13 @@ class Store:
 
     def scenario_set_inputs(self, set_id: int) -> dict[str, Any]:
         """The content of the set's `scenario_accepted` record."""
-        with self.engine.connect() as connection:
-            seq = connection.execute(
-                select(scenario_sets.c.accepted_seq).where(scenario_sets.c.id == set_id)
-            ).scalar_one_or_none()
-            if seq is None:
-                raise NotFoundError(f"scenario set {set_id} does not exist")
-            content: dict[str, Any] = self._content(connection, seq)
+        content = self._recorded(scenario_sets, "accepted_seq", set_id, "scenario set")
+        assert content is not None, "a scenario set is accepted with its record"
         return content
 
     def scenario_set_outcome(self, set_id: int) -> dict[str, Any] | None:
         """The content of the set's `scenario_finished` record; None until it has ended."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(scenario_sets.c.finished_seq).where(scenario_sets.c.id == set_id)
-            ).one_or_none()
-            if row is None:
-                raise NotFoundError(f"scenario set {set_id} does not exist")
-            if row.finished_seq is None:
-                return None
-            content: dict[str, Any] = self._content(connection, row.finished_seq)
-        return content
+        return self._recorded(scenario_sets, "finished_seq", set_id, "scenario set")
 
     def queued_scenario_sets(self) -> int:
         with self.engine.connect() as connection:

@@ -44,8 +44,7 @@ from allocator.incumbent import Incumbent, Outcome
 from allocator.model import SolveStatus
 
 MAX_SUB_PAIRS = 8_000
-"""Largest neighbourhood CP-SAT is given at first, in candidate pairs; it grows while
-neighbourhoods are proven optimal quickly (up to 6x) and shrinks when they are not."""
+"""Largest neighbourhood CP-SAT is given, in candidate pairs."""
 START_ENGINEERS = 24
 START_OPPORTUNITIES = 60
 
@@ -146,7 +145,6 @@ def search(
         "force": max(2, problem.n_engineers),
     }
     gains = dict.fromkeys(sizes, 0)
-    max_pairs = MAX_SUB_PAIRS
     rounds = solves = improved = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
@@ -175,7 +173,7 @@ def search(
                         problem, index, current, rng, sizes[kind], busy_engineers
                     )
                 sub, pair_map = _neighbourhood(
-                    problem, index, current, engineers, rng, busy_opportunities, wanted, max_pairs
+                    problem, index, current, engineers, rng, busy_opportunities, wanted
                 )
                 if sub is None:
                     continue
@@ -210,12 +208,6 @@ def search(
             # Grow after quick exact solves, shrink after slow ones.
             for kind, largest in limits.items():
                 sizes[kind] = _adapt(sizes[kind], tried[kind], quick[kind], 2, largest)
-            all_quick = sum(quick.values()) == sum(tried.values()) > 0
-            none_quick = sum(tried.values()) > 0 and not sum(quick.values())
-            if all_quick:
-                max_pairs = min(6 * MAX_SUB_PAIRS, max_pairs * 3 // 2)
-            elif none_quick:
-                max_pairs = max(MAX_SUB_PAIRS // 2, max_pairs * 2 // 3)
     if bound is not None and bound.multipliers is not None and not stop.is_set():
         target = incumbent.value if incumbent.value is not None else 0
         # Reproducible runs refine a fixed number of steps (the bound is then the same too).
@@ -241,7 +233,6 @@ def search(
             "improving_neighbourhoods": improved,
             "improving_by_kind": gains,
             "final_sizes": sizes,
-            "final_max_pairs": max_pairs,
         },
     )
 
@@ -447,7 +438,6 @@ def _neighbourhood(
     rng: np.random.Generator,
     busy: BoolArray,
     wanted: BoolArray | None = None,
-    max_pairs: int = MAX_SUB_PAIRS,
 ) -> tuple[CompiledProblem | None, IntArray]:
     """The sub-problem of re-staffing, with `engineers`, the opportunities (among `wanted`, if
     given) that only they staff or nobody staffs; other assignments stay and use up capacity.
@@ -472,13 +462,13 @@ def _neighbourhood(
     mine = np.zeros(problem.n_opportunities, dtype=bool)
     mine[pair_opp[chosen_idx[in_group[problem.pair_engineer[chosen_idx]]]]] = True
     pairs = group_pairs[free[pair_opp[group_pairs]]]
-    if len(pairs) > max_pairs:
+    if len(pairs) > MAX_SUB_PAIRS:
         per_opp = np.bincount(pair_opp[pairs], minlength=problem.n_opportunities)
         others = np.flatnonzero(free & ~mine)
         weight = problem.opportunity_value[others].astype(np.float64) + 1.0
         weight /= weight.sum()
         order = rng.choice(len(others), size=len(others), replace=False, p=weight)
-        budget = max_pairs - int(per_opp[mine & free].sum())
+        budget = MAX_SUB_PAIRS - int(per_opp[mine & free].sum())
         take = np.cumsum(per_opp[others[order]]) <= max(0, budget)
         free = mine & free
         free[others[order][take]] = True

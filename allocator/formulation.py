@@ -21,7 +21,6 @@ import numpy as np
 from allocator.compiled import (
     BoolArray,
     CompiledProblem,
-    IntArray,
     group_indices,
     staffed_opportunities,
 )
@@ -224,8 +223,3 @@ def _objective(f: Formulation, problem: CompiledProblem) -> None:
         f.objective[var] = -problem.load_weight
     fixed_load = problem.load_weight * int(np.maximum(0, -problem.engineer_load_slack).sum())
     f.offset = -problem.continuity_weight * len(problem.previous_pairs) - fixed_load
-
-
-def pair_upper_bounds(f: Formulation) -> IntArray:
-    """Upper bound of each pair variable (0 where a rule rules the pair out)."""
-    return np.array(f.upper[: f.n_pairs], dtype=np.int64)

@@ -53,7 +53,6 @@ class Incumbent:
         self.best: Offer | None = None
         self.bound = math.inf
         self.first_seconds: float | None = None
-        self.history: list[tuple[float, int, str]] = []
         self._report = report
         self._lock = threading.Lock()
 
@@ -82,7 +81,6 @@ class Incumbent:
             self.best = Offer(chosen.copy(), value, source, seconds)
             if self.first_seconds is None:
                 self.first_seconds = seconds
-            self.history.append((seconds, value, source))
         self._notify()
         return True
 

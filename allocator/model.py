@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -636,8 +636,3 @@ def _check_hours(
 ) -> None:
     if not math.isclose(hours * HOUR_SCALE, round(hours * HOUR_SCALE), abs_tol=1e-6):
         issues.append(_issue(loc, field, "must have at most two decimals", hours))
-
-
-def ids(records: Iterable[Engineer | Opportunity | Demand]) -> list[str]:
-    """The ids of records, in order."""
-    return [record.id for record in records]

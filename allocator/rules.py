@@ -1,7 +1,7 @@
 """The rules of an allocation, each with a stable human label, declared hard or soft here.
 
 This is where a newcomer looks first: every hard rule and every objective term is listed below
-with the words reports use for it. The solver (`solver.py`) encodes them for CP-SAT, the checker
+with the words reports use for it. The formulation (`formulation.py`) encodes them for the engines, the checker
 (`check.py`) re-checks them without a solver, and explanations (`explain.py`) name them.
 
 Pure domain: imports only `model`.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from allocator.model import Demand, Engineer, Forbid, Opportunity, Portfolio
+from allocator.model import Demand, Forbid
 
 
 @dataclass(frozen=True)
@@ -117,38 +117,3 @@ def forbids_pair(forbid: Forbid, engineer_id: str, demand: Demand) -> bool:
         and forbid.opportunity_id == demand.opportunity_id
         and forbid.demand_id in ("", demand.id)
     )
-
-
-def pair_ineligibility(
-    portfolio: Portfolio, engineer: Engineer, demand: Demand
-) -> tuple[str, str] | None:
-    """Why `engineer` can never serve `demand` on its own, as (rule key, words), or None.
-
-    Only rules that concern the pair alone: proficiency, capacity in a week, forbids.
-    """
-    level = engineer.skills.get(demand.skill, 0)
-    if level < demand.min_proficiency:
-        have = f"has {demand.skill} at level {level}" if level else f"lacks {demand.skill}"
-        return (
-            "proficiency",
-            f"{engineer.id} {have}; {demand.id} needs level {demand.min_proficiency}",
-        )
-    for forbid in portfolio.forbids:
-        if forbids_pair(forbid, engineer.id, demand):
-            why = f" ({forbid.reason})" if forbid.reason else ""
-            return "forbid", f"{forbid.label()}{why}"
-    for week in demand.weeks(portfolio.horizon_weeks):
-        free = engineer.available_hours(week)
-        if demand.hours > free:
-            off = engineer.time_off.get(week, 0.0)
-            cause = f", {off:g} h off" if off else ""
-            return (
-                "capacity",
-                f"{engineer.id} has {free:g} h free in week {week}{cause}; "
-                f"{demand.id} needs {demand.hours:g} h",
-            )
-    return None
-
-
-def is_cross_region(engineer: Engineer, opportunity: Opportunity) -> bool:
-    return engineer.region != opportunity.region

@@ -1,8 +1,9 @@
 """The rules of an allocation, each with a stable human label, declared hard or soft here.
 
 This is where a newcomer looks first: every hard rule and every objective term is listed below
-with the words reports use for it. The formulation (`formulation.py`) encodes them for the engines, the checker
-(`check.py`) re-checks them without a solver, and explanations (`explain.py`) name them.
+with the words reports use for it. The formulation (`formulation.py`) encodes them for the
+engines, the checker (`check.py`) re-checks them without a solver, and explanations
+(`explain.py`) name them.
 
 Pure domain: imports only `model`.
 """

@@ -94,7 +94,9 @@ def run_ours(instance: GapInstance, time_limit: float, sense: str, seed: int) ->
     result = solve_compiled(
         problem,
         SolveOptions(time_limit=time_limit, workers=2, seed=seed, reproducible=False),
-        on_progress=lambda progress: timeline.record(sign * progress.objective * POINT_SCALE),
+        on_progress=lambda progress: timeline.record(
+            round(sign * progress.objective * POINT_SCALE)
+        ),
     )
     seconds = time.perf_counter() - timeline.started
     objective = bound = None

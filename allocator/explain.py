@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -259,6 +260,11 @@ class Run:
             value={o.id: expected_value(o, portfolio.policy) for o in portfolio.opportunities},
             staffed=set(allocation.staffed_opportunities),
         )
+
+    @cached_property
+    def index(self) -> lns.PairIndex:
+        """Pairs grouped by engineer, demand and opportunity, built once for every re-solve."""
+        return lns.PairIndex.of(self.problem)
 
     def opportunity(self, opportunity_id: str) -> Opportunity:
         if opportunity_id not in self.opportunities:
@@ -687,7 +693,7 @@ def _local_forced(run: Run, o: int, time_limit: float) -> BoolArray | None:
     roles and the opportunities they work on; the circle widens (12, 48, 192 candidates per
     role) until a way is found or the time is up."""
     problem = run.problem
-    index = lns._Index.of(problem)
+    index = run.index
     deadline = time.perf_counter() + time_limit
     for width in (12, 48, 192):
         remaining = deadline - time.perf_counter()
@@ -695,7 +701,7 @@ def _local_forced(run: Run, o: int, time_limit: float) -> BoolArray | None:
             return None
         group, wanted = lns.forced_circle(problem, index, run.chosen, o, width)
         busy = np.zeros(problem.n_opportunities, dtype=bool)
-        sub, pair_map = lns._neighbourhood(
+        sub, pair_map = lns.neighbourhood(
             problem, index, run.chosen, group, np.random.default_rng(0), busy, wanted
         )
         sub = None if sub is None else lns.force_staffed(problem, sub, pair_map, o)

@@ -58,15 +58,16 @@ class LnsSettings:
 
 
 @dataclass
-class _Index:
-    """Look-ups the neighbourhood choice needs, built once."""
+class PairIndex:
+    """Pairs grouped by engineer, by demand, and demands by opportunity: built once per
+    problem, read by every neighbourhood (and by the explanations' re-solves)."""
 
     pairs_of_engineer: list[IntArray]
     pairs_of_demand: list[IntArray]
     demands_of_opportunity: list[IntArray]
 
     @classmethod
-    def of(cls, problem: CompiledProblem) -> _Index:
+    def of(cls, problem: CompiledProblem) -> PairIndex:
         return cls(
             group_indices(problem.pair_engineer, problem.n_engineers),
             group_indices(problem.pair_demand, problem.n_demands),
@@ -132,7 +133,7 @@ def search(
         incumbent.tighten(first.bound)
     build_seconds = time.perf_counter() - started
 
-    index = _Index.of(problem)
+    index = PairIndex.of(problem)
     workers = max(1, settings.workers)
     sizes = {
         "engineers": min(START_ENGINEERS, max(2, problem.n_engineers // 5)),
@@ -172,7 +173,7 @@ def search(
                     engineers = _choose_engineers(
                         problem, index, current, rng, sizes[kind], busy_engineers
                     )
-                sub, pair_map = _neighbourhood(
+                sub, pair_map = neighbourhood(
                     problem, index, current, engineers, rng, busy_opportunities, wanted
                 )
                 if sub is None:
@@ -296,7 +297,7 @@ def _price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | No
 
 def _choose_engineers(
     problem: CompiledProblem,
-    index: _Index,
+    index: PairIndex,
     current: BoolArray,
     rng: np.random.Generator,
     size: int,
@@ -353,7 +354,7 @@ def _choose_unstaffed(
 
 def forced_circle(
     problem: CompiledProblem,
-    index: _Index,
+    index: PairIndex,
     current: BoolArray,
     o: int,
     width: int,
@@ -393,7 +394,7 @@ def force_staffed(
 
 def _choose_opportunities(
     problem: CompiledProblem,
-    index: _Index,
+    index: PairIndex,
     current: BoolArray,
     rng: np.random.Generator,
     count: int,
@@ -430,9 +431,9 @@ def _choose_opportunities(
     return np.flatnonzero(candidates).astype(np.int64), wanted
 
 
-def _neighbourhood(
+def neighbourhood(
     problem: CompiledProblem,
-    index: _Index,
+    index: PairIndex,
     current: BoolArray,
     engineers: IntArray,
     rng: np.random.Generator,

@@ -1,13 +1,16 @@
 """Presales allocation engine: assigns presales engineers to sales opportunities with CP-SAT.
 
-Layers, imports pointing down only:
-    edges    cli, cli_explain, cli_whatif, cli_errors, formats (files), uploads, api,
-             routers/*, store, migrations, settings, keys, ledger, plots
-    service  runs (queue + workers), scenario_service, explain, report, baselines,
-             scenarios, sweep, compare, ratios, hiring
-    solver   solver (strategy), cpsat, mip (HiGHS), lns, bounds, heuristics, incumbent,
-             formulation, compiled, check (independent checker), rules, gap, generate
-    domain   model, errors
+Layers, bottom up; imports point down only. `model.py`, `solver.py` and `api.py` stay at the
+top level as the front doors of the domain, the solve entry point and the HTTP app:
+    cli/      main (the `allocator` command), explain, whatif, errors     edges
+    web/      routes/* (one per resource), uploads; app: api.py           edges
+    store/    repository, migrations/
+    service/  runs (queue + workers), scenario_sets, ledger, keys, settings
+    explain/  explanations              whatif/  scenarios, sweep, compare, ratios, hiring, plots
+    solve/    compiled, formulation, cpsat, mip (HiGHS), lns, bounds, heuristics, incumbent,
+              baselines, gap; strategy: solver.py          io/  formats, report
+    core/     rules, check (independent checker), generate
+    domain    model.py, errors.py
 """
 
 __version__ = "0.1.0"

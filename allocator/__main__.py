@@ -1,5 +1,5 @@
 """`python -m allocator` runs the command line."""
 
-from allocator.cli import app
+from allocator.cli.main import app
 
 app()

@@ -35,14 +35,14 @@ from allocator.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from allocator.keys import AuthenticationError, PermissionDeniedError
-from allocator.routers import audit, explain, health, portfolios, runs, scenarios
-from allocator.routers.models import ErrorOut, Problem
-from allocator.runs import ConflictError, QueueFullError, RunService
-from allocator.scenario_service import ScenarioService
-from allocator.settings import Settings
-from allocator.store import Store
-from allocator.uploads import UnsupportedMediaTypeError
+from allocator.service.keys import AuthenticationError, PermissionDeniedError
+from allocator.service.runs import ConflictError, QueueFullError, RunService
+from allocator.service.scenario_sets import ScenarioService
+from allocator.service.settings import Settings
+from allocator.store.repository import Store
+from allocator.web.routes import audit, explain, health, portfolios, runs, scenarios
+from allocator.web.routes.models import ErrorOut, Problem
+from allocator.web.uploads import UnsupportedMediaTypeError
 
 DESCRIPTION = """\
 Assigns presales engineers to sales opportunities with CP-SAT, and records every run so that

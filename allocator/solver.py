@@ -27,18 +27,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from allocator import cpsat, lns, mip
-from allocator.compiled import (
-    BoolArray,
-    CompiledProblem,
-    compile_portfolio,
-    evaluate,
-    is_feasible,
-    staffed_opportunities,
-)
-from allocator.cpsat import find_conflicts
-from allocator.heuristics import greedy_selection
-from allocator.incumbent import Incumbent, Outcome
 from allocator.model import (
     POINT_SCALE,
     TERM_NAMES,
@@ -49,6 +37,18 @@ from allocator.model import (
     SolveStatus,
     Timings,
 )
+from allocator.solve import cpsat, lns, mip
+from allocator.solve.compiled import (
+    BoolArray,
+    CompiledProblem,
+    compile_portfolio,
+    evaluate,
+    is_feasible,
+    staffed_opportunities,
+)
+from allocator.solve.cpsat import find_conflicts
+from allocator.solve.heuristics import greedy_selection
+from allocator.solve.incumbent import Incumbent, Outcome
 
 __all__ = [
     "CompiledProblem",

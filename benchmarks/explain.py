@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from allocator.explain import Run, explain_opportunity
-from allocator.generate import generate
+from allocator.core.generate import generate
+from allocator.explain.explanations import Run, explain_opportunity
 from allocator.solver import SolveOptions, solve
 
 

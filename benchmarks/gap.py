@@ -1,7 +1,7 @@
 """Public GAP benchmark: our core against plain CP-SAT and HiGHS, side by side in one run.
 
 Every instance is solved by three solvers, one after the other, with the same time limit:
-- `ours`: the instance compiled by `allocator.gap.compile_gap` and solved by the allocation
+- `ours`: the instance compiled by `allocator.solve.gap.compile_gap` and solved by the allocation
   core's engine (`allocator.search.solve_problem`), exactly as portfolios are solved;
 - `cpsat`: plain CP-SAT (one boolean per pair, exactly-one per job, linear capacity);
 - `highs`: HiGHS MIP on the same model (highspy).
@@ -35,8 +35,8 @@ from ortools.sat.python import cp_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from allocator.errors import InvalidInputError
-from allocator.gap import GapInstance, agents_of, compile_gap, read_gap
 from allocator.model import POINT_SCALE
+from allocator.solve.gap import GapInstance, agents_of, compile_gap, read_gap
 from allocator.solver import SolveOptions, solve_compiled
 
 DATA = Path(__file__).resolve().parent / "data" / "gap"

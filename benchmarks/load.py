@@ -35,9 +35,9 @@ from typing import Any
 
 import httpx
 
-from allocator.generate import generate
-from allocator.keys import Role, hash_key, new_key
-from allocator.store import Store
+from allocator.core.generate import generate
+from allocator.service.keys import Role, hash_key, new_key
+from allocator.store.repository import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDED = {"done", "failed", "cancelled"}

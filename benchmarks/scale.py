@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from allocator import cpsat
-from allocator.bounds import lagrangian_bound
-from allocator.compiled import compile_portfolio, evaluate
-from allocator.generate import generate
-from allocator.heuristics import greedy_selection
-from allocator.mip import solve_mip
+from allocator.core.generate import generate
 from allocator.model import POINT_SCALE
+from allocator.solve import cpsat
+from allocator.solve.bounds import lagrangian_bound
+from allocator.solve.compiled import compile_portfolio, evaluate
+from allocator.solve.heuristics import greedy_selection
+from allocator.solve.mip import solve_mip
 from allocator.solver import SolveOptions, solve_compiled
 
 SIZES = {"S": (50, 200), "M": (200, 1000), "L": (1000, 5000), "XL": (3000, 15000)}

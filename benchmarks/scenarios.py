@@ -3,7 +3,7 @@ opportunities), solved by the local executor (spawned worker processes) and by R
 instance, with the wall time of each and whether they give the same numbers.
 
 Each sweep solves 22 times: the base from scratch, then the base again and the 20 scenarios
-warm-started from it (see `allocator/sweep.py`). Reported per executor: wall seconds
+warm-started from it (see `allocator/whatif/sweep.py`). Reported per executor: wall seconds
 (including process start-up, or Ray start-up and shutdown); per scenario: expected value
 covered, its change against the base, objective, status; then every scenario whose
 status, objective, terms or assignments differ between the executors.
@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from allocator.compare import compare_sweep
-from allocator.compiled import compile_portfolio
-from allocator.generate import generate
-from allocator.scenarios import (
+from allocator.core.generate import generate
+from allocator.solve.compiled import compile_portfolio
+from allocator.whatif.compare import compare_sweep
+from allocator.whatif.scenarios import (
     AddEngineers,
     ChangeCapacity,
     ChangePipeline,
@@ -39,7 +39,7 @@ from allocator.scenarios import (
     Selection,
     SetRatio,
 )
-from allocator.sweep import SweepOptions, SweepResult, fingerprint, run_sweep
+from allocator.whatif.sweep import SweepOptions, SweepResult, fingerprint, run_sweep
 
 
 def hire(skill: str, region: str, count: int = 1) -> AddEngineers:

@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from allocator.baselines import BASELINES, run_baseline
-from allocator.check import check
-from allocator.generate import generate
+from allocator.core.check import check
+from allocator.core.generate import generate
 from allocator.model import Allocation, Portfolio, expected_value
+from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions, solve
 
 SIZES = {"S": (50, 200), "M": (200, 1000), "L": (1000, 5000)}

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from allocator.generate import generate
-from allocator.keys import Role, hash_key, new_key
-from allocator.store import Store
+from allocator.core.generate import generate
+from allocator.service.keys import Role, hash_key, new_key
+from allocator.store.repository import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "ALLOCATOR_TEST_POSTGRES_URL"

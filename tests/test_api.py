@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from servicekit import add_key, portfolio_document
 
 from allocator.api import create_app
-from allocator.keys import Role
-from allocator.runs import RunService, execute
-from allocator.settings import Settings
-from allocator.store import Store
+from allocator.service.keys import Role
+from allocator.service.runs import RunService, execute
+from allocator.service.settings import Settings
+from allocator.store.repository import Store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 

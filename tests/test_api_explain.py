@@ -10,7 +10,7 @@ import pytest
 from servicekit import portfolio_document
 from test_api import Api
 
-from allocator.keys import Role
+from allocator.service.keys import Role
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ from fastapi.testclient import TestClient
 from servicekit import add_key, portfolio_document
 
 from allocator.api import create_app
-from allocator.compare import SweepComparison, compare_sweep
-from allocator.keys import Role
 from allocator.model import build_portfolio
-from allocator.runs import execute
-from allocator.scenario_service import ScenarioService
-from allocator.scenarios import parse_scenarios
-from allocator.settings import Settings
-from allocator.store import Store
-from allocator.sweep import SweepOptions, run_sweep
+from allocator.service.keys import Role
+from allocator.service.runs import execute
+from allocator.service.scenario_sets import ScenarioService
+from allocator.service.settings import Settings
+from allocator.store.repository import Store
+from allocator.whatif.compare import SweepComparison, compare_sweep
+from allocator.whatif.scenarios import parse_scenarios
+from allocator.whatif.sweep import SweepOptions, run_sweep
 
 SERIAL = SweepOptions(executor="serial")
 SCENARIOS = [

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from allocator.formats import load_portfolio
+from allocator.io.formats import load_portfolio
 
 ENGINEERS, OPPORTUNITIES = 20, 50
 GENERATED_FILES = [

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from allocator.formats import load_allocation, write_portfolio_csv
-from allocator.generate import generate
+from allocator.core.generate import generate
+from allocator.io.formats import load_allocation, write_portfolio_csv
 
 
 def allocator(*args: str) -> subprocess.CompletedProcess[str]:

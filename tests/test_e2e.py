@@ -22,7 +22,7 @@ import httpx
 import pytest
 from servicekit import Server, add_key, cli, pid_alive, portfolio_document, wait_for
 
-from allocator.keys import Role
+from allocator.service.keys import Role
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 ENDED = ("done", "failed", "cancelled")

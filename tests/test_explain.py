@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from conftest import FAST, demand, engineer, make_portfolio, opportunity
 
-from allocator.check import check
-from allocator.explain import (
+from allocator.core.check import check
+from allocator.core.generate import generate
+from allocator.explain.explanations import (
     Run,
     contrast,
     explain_conflicts,
@@ -20,7 +21,6 @@ from allocator.explain import (
     explain_opportunity,
     fairness,
 )
-from allocator.generate import generate
 from allocator.model import Allocation, Assignment, Forbid, Portfolio, SolveStatus
 from allocator.solver import solve
 

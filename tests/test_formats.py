@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from allocator.errors import InvalidInputError
-from allocator.formats import (
+from allocator.io.formats import (
     load_allocation,
     load_portfolio,
     write_allocation,
@@ -709,8 +709,8 @@ def test_load_allocation_of_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_written_workbook_reads_back_unchanged(tmp_path: Path) -> None:
-    from allocator.formats import write_portfolio_xlsx
-    from allocator.generate import generate
+    from allocator.core.generate import generate
+    from allocator.io.formats import write_portfolio_xlsx
 
     portfolio = generate(6, 12, seed=5)
     path = write_portfolio_xlsx(portfolio, tmp_path / "book.xlsx")

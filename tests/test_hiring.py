@@ -11,11 +11,11 @@ from conftest import demand, engineer, make_portfolio, opportunity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.check import check
-from allocator.hiring import HiringRecommendation, candidate_profiles, recommend_hires
+from allocator.core.check import check
 from allocator.model import Allocation, Assignment, Portfolio, SolveStatus, build_portfolio
-from allocator.scenarios import AddEngineers, Profile, Scenario, apply_scenario
-from allocator.sweep import SweepOptions
+from allocator.whatif.hiring import HiringRecommendation, candidate_profiles, recommend_hires
+from allocator.whatif.scenarios import AddEngineers, Profile, Scenario, apply_scenario
+from allocator.whatif.sweep import SweepOptions
 
 SERIAL = SweepOptions(time_limit=5.0, executor="serial")
 VALUE_ONLY = {

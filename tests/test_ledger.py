@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from allocator.ledger import GENESIS, Record, canonical, seal, verify
+from allocator.service.ledger import GENESIS, Record, canonical, seal, verify
 
 
 def chain(n: int) -> list[Record]:

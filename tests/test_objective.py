@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from conftest import FAST, demand, engineer, make_portfolio, opportunity
 
-from allocator.baselines import run_baseline
-from allocator.check import check
-from allocator.generate import generate
+from allocator.core.check import check
+from allocator.core.generate import generate
 from allocator.model import TERM_NAMES, Allocation, Portfolio, SolveStatus, build_portfolio
+from allocator.solve.baselines import run_baseline
 from allocator.solver import compile_portfolio, solve, solve_compiled
 
 ZERO = dict.fromkeys(TERM_NAMES, 0.0)

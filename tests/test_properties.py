@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from allocator.baselines import BASELINES, run_baseline
-from allocator.check import TOLERANCE, check
+from allocator.core.check import TOLERANCE, check
 from allocator.model import Portfolio, SolveStatus, build_portfolio
+from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions, solve
 
 OPTIONS = SolveOptions(time_limit=5, workers=1)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from conftest import FAST, demand, engineer, make_portfolio, opportunity
 
-from allocator.check import check
+from allocator.core.check import check
+from allocator.core.rules import HARD_RULES
 from allocator.model import Allocation, Assignment, Portfolio, SolveStatus
-from allocator.rules import HARD_RULES
 from allocator.solver import solve
 
 # ---------------------------------------------------------------------------------------------

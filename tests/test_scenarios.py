@@ -10,7 +10,7 @@ from conftest import demand, engineer, make_portfolio, opportunity
 
 from allocator.errors import InvalidInputError
 from allocator.model import Portfolio
-from allocator.scenarios import (
+from allocator.whatif.scenarios import (
     AddEngineers,
     ChangeCapacity,
     ChangePipeline,

@@ -17,10 +17,10 @@ from schemathesis.checks import positive_data_acceptance
 from servicekit import add_key, portfolio_document
 
 from allocator.api import create_app
-from allocator.keys import Principal, Role
 from allocator.model import build_portfolio
-from allocator.runs import RunRequest, RunService
-from allocator.settings import Settings
+from allocator.service.keys import Principal, Role
+from allocator.service.runs import RunRequest, RunService
+from allocator.service.settings import Settings
 
 EXAMPLES = 25
 """Generated requests per operation: enough to reach every branch of the error handling,

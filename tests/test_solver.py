@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from conftest import FAST, demand, engineer, make_portfolio, opportunity
 
-from allocator.baselines import BASELINES, run_baseline
-from allocator.check import check
-from allocator.generate import generate
+from allocator.core.check import check
+from allocator.core.generate import generate
 from allocator.model import Allocation, Portfolio, SolveStatus
+from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions, solve
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from allocator.errors import InvalidInputError, NotFoundError
-from allocator.keys import Role, hash_key
-from allocator.runs import PortfolioEntry, RunFilter, RunStatus, RunSummary
-from allocator.store import Store, metadata
+from allocator.service.keys import Role, hash_key
+from allocator.service.runs import PortfolioEntry, RunFilter, RunStatus, RunSummary
+from allocator.store.repository import Store, metadata
 
 
 @pytest.fixture(params=BACKENDS)

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_properties import portfolios
 
-from allocator.check import check
-from allocator.compare import compare_sweep
-from allocator.compiled import BoolArray, CompiledProblem, compile_portfolio, is_feasible
+from allocator.core.check import check
+from allocator.core.generate import generate
 from allocator.errors import InfeasibleError, InvalidInputError
-from allocator.generate import generate
 from allocator.model import Portfolio, SolveStatus
-from allocator.scenarios import (
+from allocator.solve.compiled import BoolArray, CompiledProblem, compile_portfolio, is_feasible
+from allocator.whatif.compare import compare_sweep
+from allocator.whatif.scenarios import (
     AddEngineers,
     ChangeCapacity,
     ChangePipeline,
@@ -31,7 +31,7 @@ from allocator.scenarios import (
     SetRatio,
     apply_scenario,
 )
-from allocator.sweep import SweepOptions, SweepResult, fingerprint, run_sweep, warm_start
+from allocator.whatif.sweep import SweepOptions, SweepResult, fingerprint, run_sweep, warm_start
 
 SERIAL = SweepOptions(time_limit=2.0, executor="serial")
 

@@ -13,12 +13,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from allocator.compare import SweepComparison
-from allocator.formats import write_portfolio_json
-from allocator.generate import generate
-from allocator.hiring import HiringRecommendation
-from allocator.plots import comparison_figure, hiring_figure, ratio_figure, unmet_figure
-from allocator.ratios import RatioCurve
+from allocator.core.generate import generate
+from allocator.io.formats import write_portfolio_json
+from allocator.whatif.compare import SweepComparison
+from allocator.whatif.hiring import HiringRecommendation
+from allocator.whatif.plots import comparison_figure, hiring_figure, ratio_figure, unmet_figure
+from allocator.whatif.ratios import RatioCurve
 
 SCENARIOS = {
     "scenarios": [

@@ -1,0 +1,234 @@
+"""CP-SAT as an engine: load the shared formulation, run once, name conflicts.
+
+- `build_model` loads `formulation.formulate(problem)` into CP-SAT's protocol buffer (no Python
+  expression trees, so large models build fast).
+- `run_cpsat` runs it once with given parameters, a hint, a progress callback and a stop event.
+- `find_conflicts` names a minimal set of pins, forbids and required demands that cannot all
+  hold: CP-SAT's sufficient assumptions, shrunk by deletion.
+
+Imports `compiled` and `formulation` (and the status enum from the domain).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ortools
+from ortools.sat.python import cp_model
+
+from allocator.model import SolveStatus
+from allocator.solve.compiled import BoolArray, CompiledProblem
+from allocator.solve.formulation import Formulation, formulate
+
+VERSION: str = getattr(ortools, "__version__", "unknown")
+
+DETERMINISTIC_PER_SECOND = 0.4
+"""CP-SAT deterministic seconds per wall-clock second on these models (single worker, full
+linear relaxation), measured on the 2-core reference machine: 0.36-0.40. Reproducible runs
+budget deterministic time (the same on any machine and under any load) and use this rate to
+keep a run near the seconds asked for."""
+
+
+def deterministic_limits(seconds: float) -> dict[str, float]:
+    """Parameters that stop a reproducible run after about `seconds` of wall clock: a
+    deterministic limit, and a wall clock cap of twice as much (+5 s) as the only safety net."""
+    return {
+        "max_deterministic_time": seconds * DETERMINISTIC_PER_SECOND,
+        "max_time_in_seconds": 2 * seconds + 5,
+    }
+
+
+STATUS = {
+    cp_model.OPTIMAL: SolveStatus.OPTIMAL,
+    cp_model.FEASIBLE: SolveStatus.FEASIBLE,
+    cp_model.INFEASIBLE: SolveStatus.INFEASIBLE,
+    cp_model.MODEL_INVALID: SolveStatus.INVALID,
+    cp_model.UNKNOWN: SolveStatus.UNKNOWN,
+}
+
+OnSolution = Callable[[int, float, float], None]
+"""Called on each improving solution with (objective, bound, seconds since the run began)."""
+
+
+@dataclass
+class CpsatModel:
+    """A CP-SAT model and the formulation it was loaded from (for hints and names)."""
+
+    model: cp_model.CpModel
+    formulation: Formulation
+
+    def set_hint(self, problem: CompiledProblem, chosen: BoolArray) -> None:
+        values = self.formulation.hint(problem, chosen)
+        proto = self.model.proto
+        proto.clear_solution_hint()
+        proto.solution_hint.vars.extend(list(values))
+        proto.solution_hint.values.extend(list(values.values()))
+
+
+def build_model(problem: CompiledProblem, diagnose: bool = False) -> CpsatModel:
+    """The CP-SAT model of `problem` (see `formulation.py`). With `diagnose`, pins, forbids
+    and required demands get assumption literals and there is no objective."""
+    f = formulate(problem, diagnose=diagnose, names=problem.n_pairs <= 20000)
+    model = cp_model.CpModel()
+    proto = model.proto
+    for lower, upper, name in zip(f.lower, f.upper, f.names, strict=True):
+        var = proto.variables.add()
+        var.domain.extend([lower, upper])
+        if name:
+            var.name = name
+    for variables, coeffs, lower, upper, enforce in zip(
+        f.row_vars, f.row_coeffs, f.row_lower, f.row_upper, f.row_enforce, strict=True
+    ):
+        constraint = proto.constraints.add()
+        if enforce >= 0:
+            constraint.enforcement_literal.append(enforce)
+        constraint.linear.vars.extend(variables)
+        constraint.linear.coeffs.extend(coeffs)
+        constraint.linear.domain.extend([lower, upper])
+    if diagnose:
+        proto.assumptions.extend(f.assumptions())
+    else:
+        # CP-SAT minimises: negate, and let the scaling factor -1 report the maximised value.
+        proto.objective.vars.extend(list(f.objective))
+        proto.objective.coeffs.extend([-c for c in f.objective.values()])
+        proto.objective.offset = float(-f.offset)
+        proto.objective.scaling_factor = -1.0
+    return CpsatModel(model, f)
+
+
+@dataclass(frozen=True)
+class CpsatRun:
+    """One CP-SAT run: its status, the chosen pairs when it found a solution, its figures."""
+
+    status: SolveStatus
+    chosen: BoolArray | None
+    objective: int | None
+    """CP-SAT's own objective value of `chosen`."""
+    bound: float
+    """CP-SAT's proven upper bound; math.inf when it proved none."""
+    seconds: float
+    deterministic_seconds: float
+    first_solution_seconds: float | None
+
+
+class _Watcher(cp_model.CpSolverSolutionCallback):
+    def __init__(self, on_solution: OnSolution | None) -> None:
+        super().__init__()
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self.on_solution = on_solution
+
+    def on_solution_callback(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        if self.first is None:
+            self.first = elapsed
+        if self.on_solution is not None:
+            self.on_solution(round(self.objective_value), self.best_objective_bound, elapsed)
+
+
+def run_cpsat(
+    problem: CompiledProblem,
+    parameters: dict[str, Any],
+    hint: BoolArray | None = None,
+    on_solution: OnSolution | None = None,
+    stop: threading.Event | None = None,
+    model: CpsatModel | None = None,
+) -> CpsatRun:
+    """Run CP-SAT once on `problem` (or on a `model` already built for it)."""
+    built = model if model is not None else build_model(problem)
+    if hint is not None:
+        built.set_hint(problem, hint)
+    solver = cp_model.CpSolver()
+    for name, value in parameters.items():
+        setattr(solver.parameters, name, value)
+    watcher = _Watcher(on_solution)
+    done = _stop_when_set(solver, stop)
+    try:
+        code = solver.solve(built.model, watcher)
+    finally:
+        done.set()
+    status = STATUS.get(code, SolveStatus.UNKNOWN)
+    chosen = None
+    objective = None
+    if status.has_solution:
+        values = np.array(list(solver.response_proto.solution), dtype=np.int64)
+        chosen = values[: problem.n_pairs].astype(bool)
+        objective = round(solver.objective_value)
+    # Without a solution CP-SAT's bound field is not a proof (it reads 0): report none.
+    proven = status.has_solution and math.isfinite(solver.best_objective_bound)
+    return CpsatRun(
+        status=status,
+        chosen=chosen,
+        objective=objective,
+        bound=solver.best_objective_bound if proven else math.inf,
+        seconds=time.perf_counter() - watcher.started,
+        deterministic_seconds=solver.deterministic_time,
+        first_solution_seconds=watcher.first,
+    )
+
+
+def _stop_when_set(solver: cp_model.CpSolver, stop: threading.Event | None) -> threading.Event:
+    """Stop the search as soon as `stop` is set; the returned event ends the watch."""
+    done = threading.Event()
+    if stop is None:
+        return done
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(0.05):
+                solver.stop_search()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
+
+
+def find_conflicts(problem: CompiledProblem, time_limit: float = 10.0) -> list[str]:
+    """A minimal set of pins, forbids and required demands that cannot all hold, in words.
+
+    CP-SAT's sufficient assumptions give a first set; it is shrunk by deletion until removing
+    any member makes the rest feasible. Empty when the hard rules alone already conflict.
+    """
+    for pin in problem.pins:
+        if not len(pin.pairs):
+            return [pin.label]
+    built = build_model(problem, diagnose=True)
+    f = built.formulation
+    names = {lit: problem.pins[i].label for i, lit in enumerate(f.pin_literals)}
+    names.update({lit: label for label, lit in f.forbid_literals.items()})
+    names.update(
+        {lit: f"required demand {problem.demand_ids[d]}" for d, lit in f.required_literals.items()}
+    )
+
+    def feasible(subset: list[int]) -> tuple[bool, list[int]]:
+        proto = built.model.proto
+        proto.assumptions.clear()
+        proto.assumptions.extend(subset)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = time_limit
+        code = solver.solve(built.model)
+        if code == cp_model.INFEASIBLE:
+            return False, list(solver.sufficient_assumptions_for_infeasibility())
+        return True, []
+
+    ok, core = feasible(f.assumptions())
+    if ok:
+        return []
+    core = core or f.assumptions()
+    index = 0
+    while index < len(core):
+        trial = core[:index] + core[index + 1 :]
+        ok, smaller = feasible(trial)
+        if ok:
+            index += 1
+        else:
+            kept = set(smaller)
+            core = [lit for lit in trial if lit in kept] if smaller else trial
+    return [names[lit] for lit in core]

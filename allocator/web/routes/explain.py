@@ -1,0 +1,163 @@
+"""/v1/runs/{id}/explain: why an opportunity got (or did not get) engineers, an engineer's
+contribution, two opportunities side by side, fairness, and an infeasible run's conflict.
+
+Thin: reads the run's recorded inputs and result through the service, builds the
+explanation's look-ups once per run (kept for the few most recent runs, since a finished run
+never changes) and returns `allocator.explain.explanations`'s answers, each with a
+plain-language summary.
+Re-solves (prices, permutation checks) run in FastAPI's thread pool and are capped by the
+server's maximum time limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from allocator.explain.explanations import (
+    Contrast,
+    EngineerExplanation,
+    Fairness,
+    OpportunityExplanation,
+    Run,
+    contrast,
+    explain_conflicts,
+    explain_engineer,
+    explain_opportunity,
+    fairness,
+)
+from allocator.model import Portfolio
+from allocator.service.runs import RunService
+from allocator.web.routes.deps import Reader, ServiceDep
+from allocator.web.routes.models import MAX_ID
+from allocator.web.routes.responses import errors
+
+router = APIRouter(prefix="/v1/runs/{run_id}/explain", tags=["explain"])
+
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
+RecordId = Annotated[str, Path(min_length=1, max_length=200, description="Record id.")]
+Seconds = Annotated[
+    float, Query(gt=0, le=600, description="Seconds per re-solve (capped by the server).")
+]
+CACHED_RUNS = 4
+
+
+class ConflictsOut(BaseModel):
+    """An infeasible run's smallest set of pins, forbids and required demands at odds."""
+
+    conflicts: list[str] = Field(description="Labels of the conflicting records.")
+    summary: str = Field(description="The conflict in plain words.")
+
+
+def _run(request: Request, service: RunService, run_id: int) -> Run:
+    """The run's explanation look-ups, built once and kept for the most recent runs."""
+    state = request.app.state
+    lock: threading.Lock = getattr(state, "explain_lock", None) or _init(state)
+    with lock:
+        cache: OrderedDict[int, Run] = state.explain_cache
+        if run_id in cache:
+            cache.move_to_end(run_id)
+            return cache[run_id]
+    _, allocation = service.result(run_id)
+    portfolio = Portfolio.model_validate(service.inputs(run_id)["portfolio"])
+    run = Run.of(portfolio, allocation)
+    with lock:
+        cache[run_id] = run
+        while len(cache) > CACHED_RUNS:
+            cache.popitem(last=False)
+    return run
+
+
+def _init(state: object) -> threading.Lock:
+    lock = threading.Lock()
+    state.explain_cache = OrderedDict()  # type: ignore[attr-defined]
+    state.explain_lock = lock  # type: ignore[attr-defined]
+    return lock
+
+
+def _seconds(service: RunService, seconds: float) -> float:
+    return min(seconds, service.settings.max_time_limit)
+
+
+@router.get(
+    "/opportunities/{opportunity_id}",
+    summary="Why an opportunity got (or did not get) engineers",
+    responses=errors(404, 409),
+)
+def explain_an_opportunity(
+    run_id: RunId,
+    opportunity_id: RecordId,
+    request: Request,
+    service: ServiceDep,
+    _: Reader,
+    price: Annotated[
+        bool, Query(description="For an unstaffed one: re-solve forced staffed (the price).")
+    ] = True,
+    time_limit: Seconds = 3.0,
+) -> OpportunityExplanation:
+    """Each role's engineer and the points the pair brings, the runners-up and the rule that
+    stopped each; for an unstaffed opportunity the binding reasons, the price of forcing it
+    staffed (re-solved) and what it would take."""
+    run = _run(request, service, run_id)
+    return explain_opportunity(
+        run, opportunity_id, with_price=price, time_limit=_seconds(service, time_limit)
+    )
+
+
+@router.get(
+    "/engineers/{engineer_id}",
+    summary="An engineer's load and contribution",
+    responses=errors(404, 409),
+)
+def explain_an_engineer(
+    run_id: RunId, engineer_id: RecordId, request: Request, service: ServiceDep, _: Reader
+) -> EngineerExplanation:
+    """Weekly utilization, the opportunities served and the expected value supported."""
+    return explain_engineer(_run(request, service, run_id), engineer_id)
+
+
+@router.get("/contrast", summary="Two opportunities side by side", responses=errors(404, 409))
+def contrast_two(
+    run_id: RunId,
+    request: Request,
+    service: ServiceDep,
+    _: Reader,
+    a: Annotated[str, Query(min_length=1, max_length=200, description="First opportunity.")],
+    b: Annotated[str, Query(min_length=1, max_length=200, description="Second opportunity.")],
+    time_limit: Seconds = 3.0,
+) -> Contrast:
+    """Why did `a` get its engineers and `b` nobody (or both, or neither)?"""
+    run = _run(request, service, run_id)
+    return contrast(run, a, b, time_limit=_seconds(service, time_limit))
+
+
+@router.get(
+    "/fairness", summary="Coverage by seniority, region, industry, tier", responses=errors(404, 409)
+)
+def fairness_of_run(
+    run_id: RunId,
+    request: Request,
+    service: ServiceDep,
+    _: Reader,
+    verify: Annotated[
+        bool, Query(description="Re-solve with seniority and requester permuted.")
+    ] = False,
+    time_limit: Seconds = 10.0,
+) -> Fairness:
+    """Share of requested expected value covered per group, next to the seniority-first
+    status quo; with `verify`, a re-solve shows the allocation ignores who asked."""
+    run = _run(request, service, run_id)
+    return fairness(run, verify=verify, time_limit=_seconds(service, time_limit))
+
+
+@router.get("/conflicts", summary="An infeasible run's conflict", responses=errors(404, 409))
+def conflicts_of_run(
+    run_id: RunId, request: Request, service: ServiceDep, _: Reader
+) -> ConflictsOut:
+    """The smallest set of pins, forbids and required demands that cannot all hold."""
+    run = _run(request, service, run_id)
+    return ConflictsOut(conflicts=run.allocation.conflicts, summary=explain_conflicts(run))

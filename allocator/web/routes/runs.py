@@ -1,0 +1,105 @@
+"""/v1/runs: submit, read, list, cancel runs; read a run's result and inputs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from allocator.service.runs import RunFilter, RunRequest, RunStatus
+from allocator.web.routes.deps import Planner, Reader, ServiceDep
+from allocator.web.routes.models import (
+    MAX_ID,
+    WEEK_PATTERN,
+    ResultOut,
+    RunIn,
+    RunInputsOut,
+    RunOut,
+    RunPage,
+)
+from allocator.web.routes.responses import errors
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.post("", status_code=202, summary="Submit a run", responses=errors(413, 429))
+def submit_run(body: RunIn, response: Response, service: ServiceDep, principal: Planner) -> RunOut:
+    """Queue a run and answer at once (202) with its id; poll GET /v1/runs/{id}."""
+    request = RunRequest(
+        portfolio_id=body.portfolio_id,
+        portfolio=body.portfolio,
+        policy=body.policy,
+        pins=body.pins,
+        forbids=body.forbids,
+        previous_run_id=body.previous_run_id,
+        time_limit=body.time_limit,
+        seed=body.seed,
+        week=body.week,
+    )
+    run = service.submit(request, principal)
+    response.headers["Location"] = f"/v1/runs/{run.id}"
+    return RunOut.of(run, _now())
+
+
+@router.get("", summary="List runs", responses=errors())
+def list_runs(
+    service: ServiceDep,
+    _: Reader,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    week: Annotated[
+        str | None, Query(pattern=WEEK_PATTERN, description="Only runs of this ISO week.")
+    ] = None,
+    submitted_by: Annotated[
+        str | None, Query(max_length=200, description="Only runs submitted by this key name.")
+    ] = None,
+    portfolio_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only runs of this stored portfolio.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Runs to skip.")] = 0,
+) -> RunPage:
+    """Runs matching every filter given, newest first, one page at a time."""
+    where = RunFilter(
+        status=status, week=week, submitted_by=submitted_by, portfolio_id=portfolio_id
+    )
+    items, total = service.list_runs(where, limit, offset)
+    now = _now()
+    return RunPage(
+        items=[RunOut.of(run, now) for run in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{run_id}", summary="Read a run", responses=errors(404))
+async def get_run(run_id: RunId, service: ServiceDep, _: Reader) -> RunOut:
+    """Status, progress while running (best objective and gap so far), timings, outcome."""
+    # The one route answered on the event loop itself: clients poll it, and it is a single
+    # read by primary key (well under a millisecond), cheaper than a hop to the thread pool.
+    return RunOut.of(service.get_run(run_id), _now())
+
+
+@router.get("/{run_id}/result", summary="Read a run's allocation", responses=errors(404, 409))
+def get_result(run_id: RunId, service: ServiceDep, _: Reader) -> ResultOut:
+    """The allocation of a run that ended with one (done, or cancelled while running);
+    409 while it has none."""
+    run, allocation = service.result(run_id)
+    return ResultOut(run=RunOut.of(run, _now()), allocation=allocation)
+
+
+@router.get("/{run_id}/inputs", summary="Read what went into a run", responses=errors(404))
+def get_inputs(run_id: RunId, service: ServiceDep, _: Reader) -> RunInputsOut:
+    """The run's accepted record: portfolio snapshot, policy, parameters, versions."""
+    return RunInputsOut(run_id=run_id, inputs=service.inputs(run_id))
+
+
+@router.post("/{run_id}/cancel", summary="Cancel a run", responses=errors(404, 409))
+def cancel_run(run_id: RunId, service: ServiceDep, principal: Planner) -> RunOut:
+    """A queued run ends at once; a running one stops within a second and keeps the best
+    allocation found so far, marked cancelled. 409 when the run has already ended."""
+    return RunOut.of(service.cancel(run_id, principal), _now())

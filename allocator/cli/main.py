@@ -21,7 +21,7 @@ from allocator.cli.errors import EXIT_CHECK_FAILED, bad_input_exits
 from allocator.cli.explain import explain
 from allocator.cli.whatif import app as whatif_app
 from allocator.core.check import check as check_allocation
-from allocator.core.generate import generate as generate_portfolio
+from allocator.core.shapes import SHAPES, generate_shape
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.io.formats import (
     load_allocation,
@@ -123,11 +123,23 @@ def generate(
     ],
     out: Annotated[Path, typer.Option(help="Folder (CSV), .json or .xlsx file to write.")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    horizon_weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks planned.")] = 2,
+    horizon_weeks: Annotated[
+        int | None,
+        typer.Option(min=1, max=52, help="Weeks planned (default: the shape's, 2 for standard)."),
+    ] = None,
     name: Annotated[str, typer.Option(help="Portfolio name (default: derived).")] = "",
+    shape: Annotated[
+        str,
+        typer.Option(help=f"Pipeline shape: {', '.join(SHAPES)} (see allocator/core/shapes.py)."),
+    ] = "standard",
 ) -> None:
-    """Write a synthetic portfolio with the structure of the bundled sample."""
-    portfolio = generate_portfolio(engineers, opportunities, seed=seed, horizon_weeks=horizon_weeks)
+    """Write a synthetic portfolio: the structure of the bundled sample, or another shape."""
+    if shape not in SHAPES:
+        choices = ", ".join(SHAPES)
+        issue = InputIssue("--shape", "", f"unknown shape; choose from {choices}", shape)
+        with bad_input_exits():
+            raise InvalidInputError([issue])
+    portfolio = generate_shape(shape, engineers, opportunities, seed, horizon_weeks)
     if name:
         portfolio = portfolio.model_copy(update={"name": name})
     if out.suffix.lower() == ".json":

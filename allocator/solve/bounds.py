@@ -47,7 +47,7 @@ class LagrangianBound:
     """The step scale reached, to continue from."""
 
 
-class _Relaxation:
+class Relaxation:
     """The per-opportunity problem for given prices, vectorised over all pairs."""
 
     def __init__(self, problem: CompiledProblem) -> None:
@@ -154,7 +154,7 @@ def lagrangian_bound(
     earlier result's multipliers.
     """
     started = time.perf_counter()
-    relaxation = _Relaxation(problem)
+    relaxation = Relaxation(problem)
     n_e, n_w = problem.n_engineers, problem.n_weeks
     if relaxation.infeasible:
         zeros = np.zeros((n_e, n_w))

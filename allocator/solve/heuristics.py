@@ -20,14 +20,19 @@ def greedy_selection(
     problem: CompiledProblem,
     opportunity_order: IntArray | None = None,
     pair_preference: IntArray | None = None,
+    positive_optional: bool | None = None,
 ) -> BoolArray | None:
     """A feasible selection, built one opportunity at a time: each is staffed whole (every
     required role) or not at all, each role by its most preferred candidate still free.
 
     By default opportunities go by value density (value per required hour) and candidates by
     their score; the status-quo baselines pass their own orders. Pins are placed first.
-    Returns None when the pins cannot all be placed this way.
+    Returns None when the pins cannot all be placed this way. Optional roles are taken only
+    with a candidate of positive score when `positive_optional` (default: with the default
+    preference only; the status-quo baselines staff them whatever the score).
     """
+    if positive_optional is None:
+        positive_optional = pair_preference is None
     preference = problem.pair_score if pair_preference is None else pair_preference
     n_p = problem.n_pairs
     chosen = np.zeros(n_p, dtype=bool)
@@ -144,7 +149,7 @@ def greedy_selection(
         else:
             for d in roles:
                 if not required_role[d]:
-                    found = pick(d, order[starts[d] : starts[d + 1]], pair_preference is None)
+                    found = pick(d, order[starts[d] : starts[d + 1]], positive_optional)
                     if found is not None:
                         take(found[0], found[1], d, found[2])
             continue

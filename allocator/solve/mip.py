@@ -52,12 +52,18 @@ def _silence_banner() -> None:
 _silence_banner()
 
 
+def quiet_highs() -> highspy.Highs:
+    """A new HiGHS instance that prints nothing."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def load(f: Formulation, relax: bool = False) -> highspy.Highs:
     """A HiGHS instance holding the formulation (maximise)."""
     if any(enforce >= 0 for enforce in f.row_enforce):
         raise ValueError("HiGHS cannot load a diagnose-mode formulation (enforcement literals)")
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     n = f.n_vars
     h.addVars(n, np.array(f.lower, dtype=np.float64), np.array(f.upper, dtype=np.float64))
     if f.objective:

@@ -7,10 +7,17 @@ Every instance is solved by three solvers, one after the other, with the same ti
 - `highs`: HiGHS MIP on the same model (highspy).
 Each row reports the objective (cost), the proven bound, the status, the seconds used, the
 time to the first feasible solution, the best objective found by 10 s, and the gap to the
-best-known value of benchmarks/data/gap/INDEX.csv.
+best-known value of benchmarks/data/gap/INDEX.csv. Instances without a best-known value (the
+generated `large` suite) are compared with the best objective and the best bound any solver
+found on them in the same run.
+
+Suites: `orlib` (gap1-12), `cde` (types C, D, E, 10-20 agents x 100-200 jobs), `abcde`, and
+`large`: Yagiura-type C, D, E instances of 40 x 400 and 80 x 1600 that
+`benchmarks/gap_generate.py` generated (seed 1) into benchmarks/data/gap/generated/.
 
 Examples:
     python benchmarks/gap.py --suite cde --time-limit 60
+    python benchmarks/gap.py --suite large --time-limit 60
     python benchmarks/gap.py --instance benchmarks/data/gap/chu1997/d20200 --time-limit 60 --json
 """
 
@@ -44,6 +51,7 @@ SUITES = {
     "orlib": [f"cattrysse1994/gap{k}-{i}" for k in range(1, 13) for i in range(5)],
     "cde": [f"{t}{m:02d}{n}" for t in "cde" for m in (10, 20) for n in (100, 200)],
     "abcde": [f"{t}{m:02d}{n}" for t in "abcde" for m in (5, 10, 20) for n in (100, 200)],
+    "large": [f"generated/{t}{m}{n}-s1" for m, n in ((40, 400), (80, 1600)) for t in "cde"],
 }
 CHECKPOINT = 10.0
 
@@ -60,6 +68,10 @@ class Row:
     objective_at_10s: float | None
     best_known: float | None = None
     gap_to_best_known: float | None = None
+    gap_to_best_in_run: float | None = None
+    """Against the best objective any solver found on the instance in this run."""
+    gap_to_best_bound_in_run: float | None = None
+    """Against the best bound any solver proved on the instance in this run."""
     agents: int = 0
     jobs: int = 0
     timeline: list[tuple[float, float]] = field(default_factory=list, repr=False)
@@ -260,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         except InvalidInputError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        mine = []
         for name in args.solvers.split(","):
             row = SOLVERS[name](instance, args.time_limit, args.sense, args.seed)
             key = (path.name, args.sense)
@@ -268,22 +281,29 @@ def main(argv: list[str] | None = None) -> None:
                 if row.objective is not None:
                     sign = 1 if args.sense == "min" else -1
                     row.gap_to_best_known = sign * (row.objective - known[key]) / abs(known[key])
-            rows.append(row)
-            if args.json:
+            mine.append(row)
+            if not args.json:
+                _print_row(row)
+        _compare_within_run(mine, args.sense)
+        rows += mine
+        if args.json:
+            for row in mine:
                 data = asdict(row)
                 data.pop("timeline")
                 print(json.dumps(data), flush=True)
-            else:
-                _print_row(row)
     if not args.json:
         _print_summary(rows)
 
 
 def _find(name: str) -> Path:
-    for folder in ("chu1997", "yagiura2004", "cattrysse1994"):
+    for folder in ("chu1997", "yagiura2004", "cattrysse1994", "generated"):
         if (DATA / folder / name).exists():
             return DATA / folder / name
     raise SystemExit(f"no bundled instance {name}")
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def _fmt(value: float | None, pattern: str = "{:.0f}") -> str:
@@ -301,9 +321,54 @@ def _print_row(row: Row) -> None:
     )
 
 
+def _compare_within_run(rows: list[Row], sense: str) -> None:
+    """Gaps of one instance's rows to the best objective and the best bound any of them found."""
+    sign = 1 if sense == "min" else -1
+    found = [sign * r.objective for r in rows if r.objective is not None]
+    bounds = [sign * r.best_bound for r in rows if r.best_bound is not None]
+    for row in rows:
+        if row.objective is None:
+            continue
+        if found:
+            best = sign * min(found)
+            row.gap_to_best_in_run = sign * (row.objective - best) / max(1.0, abs(best))
+        if bounds:
+            bound = sign * max(bounds)  # The tightest: highest for min, lowest for max.
+            row.gap_to_best_bound_in_run = sign * (row.objective - bound) / max(1.0, abs(bound))
+
+
 def _print_summary(rows: list[Row]) -> None:
-    print()
-    print(f"{'solver':8} {'instances':>9} {'mean gap':>9} {'worst gap':>9} {'optimal':>8}")
+    unknown = [r for r in rows if r.best_known is None]
+    if unknown:
+        print()
+        print("instances without a best-known value: gap to the best found / best bound in run")
+        for row in unknown:
+            found = _fmt(_pct(row.gap_to_best_in_run), "{:.3f}%")
+            bound = _fmt(_pct(row.gap_to_best_bound_in_run), "{:.3f}%")
+            print(f"{row.instance:14} {row.solver:6} {found:>9} {bound:>9}")
+        print(
+            f"{'solver':8} {'instances':>9} {'mean vs best found':>19} {'mean vs best bound':>19}"
+        )
+        for solver in dict.fromkeys(r.solver for r in unknown):
+            mine = [r for r in unknown if r.solver == solver]
+            found_gaps = [
+                100 * r.gap_to_best_in_run for r in mine if r.gap_to_best_in_run is not None
+            ]
+            bound_gaps = [
+                100 * r.gap_to_best_bound_in_run
+                for r in mine
+                if r.gap_to_best_bound_in_run is not None
+            ]
+            missing = len(mine) - len(found_gaps)
+            print(
+                f"{solver:8} {len(mine):9d} "
+                f"{_fmt(np.mean(found_gaps) if found_gaps else None, '{:.3f}%'):>19} "
+                f"{_fmt(np.mean(bound_gaps) if bound_gaps else None, '{:.3f}%'):>19}"
+                + (f"  ({missing} without a solution)" if missing else "")
+            )
+    if any(r.best_known is not None for r in rows):
+        print()
+        print(f"{'solver':8} {'instances':>9} {'mean gap':>9} {'worst gap':>9} {'optimal':>8}")
     for solver in dict.fromkeys(r.solver for r in rows):
         mine = [r for r in rows if r.solver == solver and r.gap_to_best_known is not None]
         if not mine:

@@ -15,7 +15,10 @@ the fast mode (`SolveOptions(reproducible=False)`). Every exception is caught, c
 printed with its case (shape, sizes, seeds) and traceback. Every result goes through JSON and
 the independent checker, as `allocator check` does it; a result without a solution (every
 case here is feasible), a checker violation or an objective that the checker does not
-recompute is a failure. The wall time of each solve is reported against its limit.
+recompute is a failure. The wall time of each solve is reported against its limit; with
+`--strict-time` a solve whose wall time exceeds its limit by more than 10 % fails too (issue
+9: `--time-limit` is what the user waits for). With `--repeat` every default-mode solve runs
+twice and must give the same assignments and objective (the reproducible mode's promise).
 
 Prints one line per solve, then a summary per shape and mode, and exits 1 when any solve
 raised or failed (2 when the arguments are wrong).
@@ -25,6 +28,7 @@ Examples:
     python benchmarks/fuzz.py --time-limit 5 --json > fuzz.jsonl
     python benchmarks/fuzz.py --only crm --modes fast           # a subset
     python benchmarks/fuzz.py --only issue9-crash
+    python benchmarks/fuzz.py --only '20x80|8x200' --repeat --strict-time
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ DIRECTED_SIZES = [(20, 80), (50, 200), (100, 500)]
 DIRECTED_CRM_SIZES = [(8, 200), (16, 600), (36, 2089)]
 OBJECTIVE_TOLERANCE = 0.011
 """Points: the solver and the checker count in hundredths of a point."""
+TIME_TOLERANCE = 1.1
+"""With --strict-time: a solve may take at most this times its limit, wall clock."""
+
+
+KINDS = ("exception", "no solution", "checker", "objective", "over time", "not reproducible")
+"""The kinds of failure, as counted in the summary."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ class Outcome:
     """The value-density baseline's objective on the same portfolio."""
     wall_seconds: float = 0.0
     failure: str = ""
-    """'' when the solve passed; else exception / no solution / checker / objective."""
+    """'' when the solve passed; else one of KINDS."""
     detail: list[str] = field(default_factory=list)
 
 
@@ -226,8 +236,10 @@ def _unique(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def run_case(case: Case, modes: list[str], time_limit: float) -> list[Outcome]:
-    """Solve the case in each mode; never raises."""
+def run_case(
+    case: Case, modes: list[str], time_limit: float, repeat: bool = False, strict: bool = False
+) -> list[Outcome]:
+    """Solve the case in each mode; never raises. See the module doc for `repeat`, `strict`."""
     limit = case.time_limit if case.time_limit is not None else time_limit
     template = Outcome(
         case.name,
@@ -265,12 +277,27 @@ def run_case(case: Case, modes: list[str], time_limit: float) -> list[Outcome]:
             result = solve(portfolio, options)
             outcome.wall_seconds = round(time.perf_counter() - started, 2)
             _judge(portfolio, result, outcome)
+            if not outcome.failure and strict and outcome.wall_seconds > TIME_TOLERANCE * limit:
+                outcome.failure = "over time"
+                outcome.detail = [f"{outcome.wall_seconds} s of wall time for a {limit:g} s limit"]
+            if not outcome.failure and repeat and mode == "default":
+                again = solve(portfolio, options)
+                if _picked(again) != _picked(result) or again.objective != result.objective:
+                    outcome.failure = "not reproducible"
+                    outcome.detail = [
+                        f"objective {result.objective} then {again.objective}; "
+                        f"{len(_picked(result) ^ _picked(again))} assignments differ"
+                    ]
         except Exception:
             outcome.wall_seconds = round(time.perf_counter() - started, 2)
             outcome.failure = "exception"
             outcome.detail = traceback.format_exc().splitlines()
         outcomes.append(outcome)
     return outcomes
+
+
+def _picked(result: Allocation) -> set[tuple[str, str]]:
+    return {(a.engineer_id, a.demand_id) for a in result.assignments}
 
 
 def _copy(outcome: Outcome, mode: str) -> Outcome:
@@ -344,19 +371,18 @@ def print_summary(outcomes: list[Outcome]) -> None:
     print()
     print(
         "| shape | mode | solves | exceptions | no solution | checker rejected | objective "
-        "mismatch | mean x greedy | min x greedy | max wall / limit |"
+        "mismatch | over time | not reproducible | mean x greedy | min x greedy "
+        "| max wall / limit |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for (shape, mode), rows in groups.items():
-        count = {
-            kind: sum(r.failure == kind for r in rows)
-            for kind in ("exception", "no solution", "checker", "objective")
-        }
+        count = {kind: sum(r.failure == kind for r in rows) for kind in KINDS}
         ratios = [r.objective / r.greedy for r in rows if r.objective is not None and r.greedy]
         over = [r.wall_seconds / r.time_limit for r in rows if r.time_limit]
         print(
             f"| {shape} | {mode} | {len(rows)} | {count['exception']} | {count['no solution']} "
-            f"| {count['checker']} | {count['objective']} "
+            f"| {count['checker']} | {count['objective']} | {count['over time']} "
+            f"| {count['not reproducible']} "
             f"| {_fmt(np.mean(ratios) if ratios else None, '{:.3f}')} "
             f"| {_fmt(min(ratios) if ratios else None, '{:.3f}')} "
             f"| {_fmt(max(over) if over else None, '{:.2f}')} |"
@@ -381,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="Run at most this many cases.")
     parser.add_argument("--list", action="store_true", help="Print the cases and exit.")
     parser.add_argument("--json", action="store_true", help="One JSON object per solve.")
+    parser.add_argument(
+        "--repeat", action="store_true", help="Solve each default-mode case twice; compare."
+    )
+    parser.add_argument(
+        "--strict-time", action="store_true", help="Fail solves over 1.1 x their time limit."
+    )
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
     if any(mode not in MODES for mode in modes):
@@ -400,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     outcomes: list[Outcome] = []
     for case in chosen:
-        for outcome in run_case(case, modes, args.time_limit):
+        for outcome in run_case(case, modes, args.time_limit, args.repeat, args.strict_time):
             outcomes.append(outcome)
             if args.json:
                 print(json.dumps(_json(outcome)), flush=True)

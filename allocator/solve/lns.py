@@ -20,6 +20,7 @@ Imports `compiled`, `bounds`, `heuristics`, `cpsat` and `incumbent`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -42,6 +43,8 @@ from allocator.solve.compiled import (
 )
 from allocator.solve.heuristics import greedy_selection
 from allocator.solve.incumbent import Incumbent, Outcome
+
+log = logging.getLogger(__name__)
 
 MAX_SUB_PAIRS = 8_000
 """Largest neighbourhood CP-SAT is given, in candidate pairs."""
@@ -96,17 +99,22 @@ def search(
     settings: LnsSettings,
     stop: threading.Event,
     prices: bool = True,
+    deadline: float | None = None,
 ) -> Outcome:
     """Improve `incumbent` by neighbourhood search until the time limit; see module doc.
 
     Each round picks one neighbourhood per worker from the same allocation (disjoint in
     engineers and opportunities), solves them in parallel threads and applies the results in
     a fixed order, so that a seed gives the same rounds whatever the thread timing.
+    `deadline` (a `time.perf_counter()` value) ends the search on the wall clock whatever
+    the budget says. A neighbourhood that fails (an exception while building or solving it)
+    is logged with its seed and kind, counted, and skipped: the search goes on from the best
+    allocation.
     """
     started = time.perf_counter()
     # The last part of the budget refines the bound (prices continue from the first ones).
     tail = min(0.15 * settings.time_limit, 10.0) if prices else 0.0
-    budget = _Budget(settings, settings.time_limit - tail)
+    budget = _Budget(settings, settings.time_limit - tail, deadline)
     rng = np.random.default_rng(settings.seed)
     target = incumbent.value if incumbent.value is not None else 0
     # Prices first: a bound, and a price-aware greedy start. A fixed number of iterations (and
@@ -124,7 +132,7 @@ def search(
     if incumbent.best is None:
         # Greedy found nothing (tight capacities, pins, jobs that must all be placed): ask
         # CP-SAT for a first allocation of the whole problem.
-        seconds = max(0.5, min(10.0, 0.25 * settings.time_limit))
+        seconds = min(budget.remaining(), max(0.5, min(10.0, 0.25 * settings.time_limit)))
         first = cpsat.run_cpsat(
             problem, sub_parameters(seconds, settings.seed, settings.reproducible), stop=stop
         )
@@ -146,7 +154,7 @@ def search(
         "force": max(2, problem.n_engineers),
     }
     gains = dict.fromkeys(sizes, 0)
-    rounds = solves = improved = 0
+    rounds = solves = improved = failures = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while not stop.is_set() and not incumbent.proven():
             remaining = budget.remaining()
@@ -158,51 +166,68 @@ def search(
             busy_opportunities = np.zeros(problem.n_opportunities, dtype=bool)
             for _ in range(workers):
                 kind = _pick_kind(problem, current, rng)
-                wanted = None
-                forced = -1
-                if kind == "opportunities":
-                    engineers, wanted = _choose_opportunities(
-                        problem, index, current, rng, sizes[kind], busy_engineers
+                sub_seed = int(rng.integers(1 << 30))
+                try:
+                    built = _build(
+                        problem,
+                        index,
+                        current,
+                        rng,
+                        kind,
+                        sizes[kind],
+                        busy_engineers,
+                        busy_opportunities,
                     )
-                elif kind == "force":
-                    forced = _choose_unstaffed(problem, current, rng, busy_opportunities)
-                    engineers, wanted = forced_circle(
-                        problem, index, current, forced, sizes[kind], busy_engineers
+                except Exception:
+                    failures += 1
+                    log.exception(
+                        "neighbourhood %s failed to build (search seed %d, round %d)",
+                        kind,
+                        settings.seed,
+                        rounds,
                     )
-                else:
-                    engineers = _choose_engineers(
-                        problem, index, current, rng, sizes[kind], busy_engineers
-                    )
-                sub, pair_map = neighbourhood(
-                    problem, index, current, engineers, rng, busy_opportunities, wanted
-                )
-                if sub is None:
                     continue
-                if forced >= 0:
-                    sub = force_staffed(problem, sub, pair_map, forced)
-                    if sub is None:
-                        continue
+                if built is None:
+                    continue
+                sub, pair_map, engineers = built
                 busy_engineers[engineers] = True
                 busy_opportunities[problem.pair_opportunity[pair_map]] = True
                 # About a second per 4,000 pairs: enough to prove most neighbourhoods optimal.
                 seconds = min(remaining, max(0.5, min(3.0, sub.n_pairs / 4000)))
-                params = sub_parameters(seconds, int(rng.integers(1 << 30)), settings.reproducible)
+                params = sub_parameters(seconds, sub_seed, settings.reproducible)
+                params["max_time_in_seconds"] = min(params["max_time_in_seconds"], remaining)
                 future = pool.submit(cpsat.run_cpsat, sub, params, current[pair_map], None, stop)
-                jobs.append((future, pair_map, seconds, kind))
+                jobs.append((future, pair_map, seconds, kind, sub_seed))
+            if not jobs:
+                if failures > 50 * (rounds + 1):
+                    break  # Nothing but failures: stop rather than spin.
+                rounds += 1
+                continue
             rounds += 1
             quick = dict.fromkeys(sizes, 0)
             tried = dict.fromkeys(sizes, 0)
-            runs = [future.result() for future, *_ in jobs]
-            budget.charge(runs)
-            for run, (_, pair_map, seconds, kind) in zip(runs, jobs, strict=True):
+            runs: list[cpsat.CpsatRun | None] = []
+            for future, _, _, kind, sub_seed in jobs:
+                try:
+                    runs.append(future.result())
+                except Exception:
+                    failures += 1
+                    runs.append(None)
+                    log.exception(
+                        "neighbourhood %s failed to solve (sub-solve seed %d)", kind, sub_seed
+                    )
+            budget.charge([run for run in runs if run is not None])
+            for run, (_, pair_map, seconds, kind, _) in zip(runs, jobs, strict=True):
                 solves += 1
+                tried[kind] += 1
+                if run is None:
+                    continue
                 if run.chosen is not None:
                     candidate = incumbent.chosen.copy()
                     candidate[pair_map] = run.chosen
                     if incumbent.offer(candidate, "lns"):
                         improved += 1
                         gains[kind] += 1
-                tried[kind] += 1
                 quick[kind] += (
                     run.status is SolveStatus.OPTIMAL and budget.used(run) < 0.5 * seconds
                 )
@@ -216,7 +241,7 @@ def search(
         refined = lagrangian_bound(
             problem,
             target,
-            time_limit=budget.safety(tail),
+            time_limit=min(budget.safety(tail), budget.wall_left()),
             max_iterations=steps,
             stop=stop,
             start=bound,
@@ -233,29 +258,74 @@ def search(
             "neighbourhoods": solves,
             "improving_neighbourhoods": improved,
             "improving_by_kind": gains,
+            "failed_neighbourhoods": failures,
             "final_sizes": sizes,
+            "wall_clock_cut": budget.cut,
         },
     )
+
+
+def _build(
+    problem: CompiledProblem,
+    index: PairIndex,
+    current: BoolArray,
+    rng: np.random.Generator,
+    kind: str,
+    size: int,
+    busy_engineers: BoolArray,
+    busy_opportunities: BoolArray,
+) -> tuple[CompiledProblem, IntArray, IntArray] | None:
+    """One neighbourhood of `kind`: the sub-problem, its pairs' global indices and its
+    engineers; None when there is nothing to re-optimise there."""
+    wanted = None
+    forced = -1
+    if kind == "opportunities":
+        engineers, wanted = _choose_opportunities(
+            problem, index, current, rng, size, busy_engineers
+        )
+    elif kind == "force":
+        forced = _choose_unstaffed(problem, current, rng, busy_opportunities)
+        engineers, wanted = forced_circle(problem, index, current, forced, size, busy_engineers)
+    else:
+        engineers = _choose_engineers(problem, index, current, rng, size, busy_engineers)
+    sub, pair_map = neighbourhood(
+        problem, index, current, engineers, rng, busy_opportunities, wanted
+    )
+    if sub is None:
+        return None
+    if forced >= 0:
+        sub = force_staffed(problem, sub, pair_map, forced)
+        if sub is None:
+            return None
+    return sub, pair_map, engineers
 
 
 class _Budget:
     """Time spent and left. Fast runs count wall-clock seconds. Reproducible runs count the
     deterministic time CP-SAT reports (the slowest sub-solve of each parallel round, at the
-    reference rate), so that the same seed gives the same rounds on a loaded machine; a wall
-    clock cap of 3 x budget + 10 s is the only safety net."""
+    reference rate), so that the same seed gives the same rounds on a loaded machine. The
+    wall clock `deadline` ends either kind; `cut` records that it ended a reproducible run
+    before its deterministic budget (the run may then not repeat exactly)."""
 
-    def __init__(self, settings: LnsSettings, seconds: float) -> None:
+    def __init__(self, settings: LnsSettings, seconds: float, deadline: float | None) -> None:
         self.reproducible = settings.reproducible
         self.seconds = max(0.0, seconds)
         self.started = time.perf_counter()
         self.spent = 0.0
-        self.wall_cap = 3 * settings.time_limit + 10
+        self.deadline = deadline if deadline is not None else self.started + 3 * seconds + 10
+        self.cut = False
+
+    def wall_left(self) -> float:
+        return max(0.0, self.deadline - time.perf_counter())
 
     def remaining(self) -> float:
-        wall = time.perf_counter() - self.started
-        if self.reproducible:
-            return 0.0 if wall > self.wall_cap else self.seconds - self.spent
-        return self.seconds - wall
+        wall = self.wall_left()
+        if not self.reproducible:
+            return min(wall, self.seconds - (time.perf_counter() - self.started))
+        left = self.seconds - self.spent
+        if wall < left and wall < 0.3:
+            self.cut = True
+        return min(left, wall)
 
     def charge(self, runs: list[cpsat.CpsatRun]) -> None:
         if runs:
@@ -270,7 +340,7 @@ class _Budget:
 
     def safety(self, seconds: float) -> float:
         """A wall clock cap for work bounded by a count of steps: generous when reproducible."""
-        return self.wall_cap if self.reproducible else seconds
+        return self.wall_left() if self.reproducible else min(seconds, self.wall_left())
 
 
 def _adapt(size: int, tried: int, quick: int, smallest: int, largest: int) -> int:
@@ -310,7 +380,7 @@ def _choose_engineers(
     if not len(free_engineers):
         return none
     staffed = staffed_opportunities(problem, current)
-    open_value = np.where(staffed, 0, problem.opportunity_value).astype(np.float64)
+    open_value = np.where(staffed, 0, np.maximum(problem.opportunity_value, 0)).astype(np.float64)
     if rng.random() < 0.5 and open_value.sum() > 0:
         o = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
         demands = index.demands_of_opportunity[o]
@@ -405,7 +475,7 @@ def _choose_opportunities(
     team, where `_choose_engineers` re-plans a slice of the team across the pipeline."""
     wanted = np.zeros(problem.n_opportunities, dtype=bool)
     staffed = staffed_opportunities(problem, current)
-    open_value = np.where(staffed, 0, problem.opportunity_value).astype(np.float64)
+    open_value = np.where(staffed, 0, np.maximum(problem.opportunity_value, 0)).astype(np.float64)
     if rng.random() < 0.5 and open_value.sum() > 0:
         seed = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
     else:
@@ -466,13 +536,15 @@ def neighbourhood(
     if len(pairs) > MAX_SUB_PAIRS:
         per_opp = np.bincount(pair_opp[pairs], minlength=problem.n_opportunities)
         others = np.flatnonzero(free & ~mine)
-        weight = problem.opportunity_value[others].astype(np.float64) + 1.0
-        weight /= weight.sum()
-        order = rng.choice(len(others), size=len(others), replace=False, p=weight)
         budget = MAX_SUB_PAIRS - int(per_opp[mine & free].sum())
-        take = np.cumsum(per_opp[others[order]]) <= max(0, budget)
         free = mine & free
-        free[others[order][take]] = True
+        if len(others) and budget > 0:
+            weight = np.maximum(problem.opportunity_value[others], 0).astype(np.float64) + 1.0
+            order = rng.choice(
+                len(others), size=len(others), replace=False, p=weight / weight.sum()
+            )
+            take = np.cumsum(per_opp[others[order]]) <= budget
+            free[others[order][take]] = True
         pairs = group_pairs[free[pair_opp[group_pairs]]]
     if not len(pairs):
         return None, pairs

@@ -19,6 +19,8 @@ recompute is a failure. The wall time of each solve is reported against its limi
 `--strict-time` a solve whose wall time exceeds its limit by more than 10 % fails too (issue
 9: `--time-limit` is what the user waits for). With `--repeat` every default-mode solve runs
 twice and must give the same assignments and objective (the reproducible mode's promise).
+With `--isolate` each case runs in its own subprocess, so that a crash of the process itself
+(a native abort in an engine) is counted as an exception of that case, not the end of the fuzz.
 
 Prints one line per solve, then a summary per shape and mode, and exits 1 when any solve
 raised or failed (2 when the arguments are wrong).
@@ -37,6 +39,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -413,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strict-time", action="store_true", help="Fail solves over 1.1 x their time limit."
     )
+    parser.add_argument(
+        "--isolate", action="store_true", help="Run each case in its own subprocess."
+    )
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
     if any(mode not in MODES for mode in modes):
@@ -432,7 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     outcomes: list[Outcome] = []
     for case in chosen:
-        for outcome in run_case(case, modes, args.time_limit, args.repeat, args.strict_time):
+        if args.isolate:
+            found = run_isolated(case, args)
+        else:
+            found = run_case(case, modes, args.time_limit, args.repeat, args.strict_time)
+        for outcome in found:
             outcomes.append(outcome)
             if args.json:
                 print(json.dumps(_json(outcome)), flush=True)
@@ -441,6 +451,40 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print_summary(outcomes)
     return 1 if any(o.failure for o in outcomes) else 0
+
+
+def run_isolated(case: Case, args: argparse.Namespace) -> list[Outcome]:
+    """`run_case` in a fresh subprocess; a process that dies is the case's exception."""
+    command = [sys.executable, __file__, "--only", f"^{re.escape(case.name)}$", "--json"]
+    command += ["--time-limit", str(args.time_limit), "--modes", args.modes]
+    command += ["--repeat"] if args.repeat else []
+    command += ["--strict-time"] if args.strict_time else []
+    limit = case.time_limit if case.time_limit is not None else args.time_limit
+    budget = 120 + 6 * limit * len(args.modes.split(","))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=budget)
+        lines, code, errors = done.stdout.splitlines(), done.returncode, done.stderr
+    except subprocess.TimeoutExpired as expired:
+        out = expired.stdout or b""
+        lines = (out.decode() if isinstance(out, bytes) else out).splitlines()
+        code, errors = None, f"killed after {budget:g} s"
+    outcomes = [Outcome(**json.loads(line)) for line in lines if line.startswith("{")]
+    if code not in (0, 1) or not outcomes:
+        died = Outcome(
+            case.name,
+            case.shape,
+            "process",
+            case.engineers,
+            case.opportunities,
+            case.seed,
+            case.solve_seed,
+            case.directives,
+            limit,
+            failure="exception",
+            detail=[f"the case's process ended with exit code {code}", *errors.splitlines()[-20:]],
+        )
+        outcomes.append(died)
+    return outcomes
 
 
 def _json(outcome: Outcome) -> dict[str, Any]:

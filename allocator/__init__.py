@@ -1,14 +1,17 @@
 """Presales allocation engine: assigns presales engineers to sales opportunities with CP-SAT.
 
-Layers, bottom up; imports point down only. `model.py`, `solver.py` and `api.py` stay at the
-top level as the front doors of the domain, the solve entry point and the HTTP app:
+Layers, bottom up; imports point down only (tests/test_layers.py checks every import).
+`model.py`, `solver.py` and `api.py` stay at the top level as the front doors of the domain,
+the solve entry point and the HTTP app:
     cli/      main (the `allocator` command), explain, whatif, errors     edges
     web/      routes/* (one per resource), uploads; app: api.py           edges
-    store/    repository, migrations/
-    service/  runs (queue + workers), scenario_sets, ledger, keys, settings
-    explain/  explanations              whatif/  scenarios, sweep, compare, ratios, hiring, plots
+    store/    repository (the jobs table and its queue methods), migrations/
+    service/  jobs (one queue, workers, recovery for every kind), runs, scenario_sets,
+              explanations (per-kind views), ledger, keys, settings
+    explain/  explanations, job         whatif/  scenarios, sweep, compare, ratios, hiring, plots,
+                                                 job
     solve/    compiled, formulation, cpsat, mip (HiGHS), lns, bounds, heuristics, incumbent,
-              baselines, gap; strategy: solver.py          io/  formats, report
+              baselines, gap, job; strategy: solver.py     io/  formats, report
     core/     rules, check (independent checker), generate
     domain    model.py, errors.py
 """

@@ -1,10 +1,11 @@
 """The HTTP API: the FastAPI app, its routers, and the one place errors become status codes.
 
-An edge. `create_app(settings)` opens the store (migrating it), builds the service and wires
-the routers under /v1; its lifespan re-queues runs a dead server left and starts the worker
-processes. Errors: the project's classes map to 401/403/404/409/413/415/422/429 with an
-`ErrorOut` body; request validation becomes the same 422 shape with each problem's place.
-Bad input never answers 500.
+An edge. `create_app(settings)` opens the store (migrating it), builds the services (runs,
+scenario sets, explanations: per-kind views over one job pipeline) and wires the routers under
+/v1; its lifespan re-queues the jobs a dead server left and starts the worker processes.
+Errors: the project's classes map to 401/403/404/409/413/415/422/429 with an `ErrorOut` body;
+request validation becomes the same 422 shape with each problem's place. Bad input never
+answers 500.
 
 >>> app = create_app(Settings(database_url="sqlite:///var/demo.db"))  # doctest: +SKIP
 >>> uvicorn.run(app, port=8000)  # doctest: +SKIP
@@ -35,8 +36,10 @@ from allocator.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from allocator.service.explanations import ExplanationService
+from allocator.service.jobs import ConflictError, QueueFullError
 from allocator.service.keys import AuthenticationError, PermissionDeniedError
-from allocator.service.runs import ConflictError, QueueFullError, RunService
+from allocator.service.runs import RunService
 from allocator.service.scenario_sets import ScenarioService
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
@@ -81,12 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.start()
-        what_if.start()
+        service.start()  # Recovers the jobs of every kind; starts the one worker pool.
         try:
             yield
         finally:
-            what_if.stop()
             service.stop()
             store.close()
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     app.state.scenarios = what_if
+    app.state.explanations = ExplanationService(store, settings)
     routers = (portfolios, runs, explain, scenarios, audit, health)
     for module in routers:
         app.include_router(module.router)

@@ -1,13 +1,12 @@
 """The API through the real app (in-process ASGI) on a real SQLite file: uploads in every
 format, the exact messages of bad input, keys and roles, limits, the queue, continuity, and
 that bad input leaves everything stored untouched. Runs are solved in this process with the
-workers' own `execute`, with real CP-SAT."""
+workers' own `process_next`, with real CP-SAT."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ from fastapi.testclient import TestClient
 from servicekit import add_key, portfolio_document
 
 from allocator.api import create_app
+from allocator.service.jobs import process_next
 from allocator.service.keys import Role
-from allocator.service.runs import RunService, execute
+from allocator.service.runs import RunService
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 
@@ -51,10 +51,8 @@ class Api:
         return self.client.get(path, headers=self.as_(role), **kwargs)
 
     def solve_next(self) -> None:
-        """Do what a worker process does, here: claim the oldest queued run and solve it."""
-        run = self.store.claim_next("test:0")
-        assert run is not None
-        execute(self.store, run, self.settings, "test:0", os.getppid())
+        """Do what a worker process does, here: claim the oldest queued job and work on it."""
+        assert process_next(self.store, self.settings, "test:0")
 
     def ledger_records(self) -> int:
         return self.store.verify_ledger().records
@@ -365,11 +363,7 @@ def test_cancel_a_queued_run_then_again(api: Api) -> None:
 def test_cancel_stops_a_running_solve_and_keeps_its_best(api: Api) -> None:
     document = portfolio_document(engineers=100, opportunities=300)
     run = api.post("/v1/runs", json={"portfolio": document, "time_limit": 5}).json()
-    claimed = api.store.claim_next("test:0")
-    assert claimed is not None
-    solving = threading.Thread(
-        target=execute, args=(api.store, claimed, api.settings, "test:0", os.getppid())
-    )
+    solving = threading.Thread(target=api.solve_next)
     solving.start()
     while api.get(f"/v1/runs/{run['id']}").json()["progress"] is None:
         time.sleep(0.05)

@@ -1,10 +1,10 @@
 """/v1/scenarios through the real app on a real SQLite file: accepted at once (202), solved
-(here with the service's own `process_next`, and once by the server's dispatcher and worker
-processes), compared, plotted, recorded in the hash-chained ledger; bad edits named exactly."""
+(here with the job workers' own `process_next`, and once by the server's worker processes),
+compared, plotted, listed, cancelled, recorded in the hash-chained ledger; bad edits named
+exactly."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +16,9 @@ from servicekit import add_key, portfolio_document
 
 from allocator.api import create_app
 from allocator.model import build_portfolio
+from allocator.service.jobs import JobKind, execute, process_next
 from allocator.service.keys import Role
-from allocator.service.runs import execute
+from allocator.service.runs import RunService
 from allocator.service.scenario_sets import ScenarioService
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
@@ -46,6 +47,7 @@ class Api:
         self.settings = Settings(database_url=self.url, **{"workers": 0, **settings})
         self.app = create_app(self.settings)
         self.scenarios: ScenarioService = self.app.state.scenarios
+        self.service: RunService = self.app.state.service
         self.store: Store = self.app.state.service.store
         self.keys = {role: add_key(self.url, role, role.value) for role in Role}
         self.client = TestClient(self.app)
@@ -60,7 +62,8 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
     def solve_next(self) -> None:
-        assert self.scenarios.process_next(SERIAL)
+        """What a worker process does, here (workers=0: the sweep runs serially)."""
+        assert process_next(self.store, self.settings, "test:0")
 
     def records(self) -> int:
         verdict = self.get("/v1/audit/verify", Role.AUDITOR).json()
@@ -139,9 +142,7 @@ def test_a_scenario_set_is_accepted_at_once_then_solved_compared_and_plotted(api
 
 def test_a_finished_run_can_be_the_base(api: Api) -> None:
     run = api.post("/v1/runs", json={"portfolio": portfolio_document(), "time_limit": 1}).json()
-    claimed = api.store.claim_next("test:0")
-    assert claimed is not None
-    execute(api.store, claimed, api.settings, "test:0", os.getppid())
+    api.solve_next()
     accepted = api.post("/v1/scenarios", json={"base_run_id": run["id"], "scenarios": SCENARIOS})
     assert accepted.status_code == 202, accepted.text
     recorded = api.scenarios.inputs(accepted.json()["id"])
@@ -271,8 +272,9 @@ def test_roles_unknown_sets_and_recovery_after_a_restart(api: Api) -> None:
     )
     accepted = api.post("/v1/scenarios", json=body).json()
     # A server that died while solving it left it running: the next start queues it again.
-    assert api.store.claim_next_scenario_set("dead:1") is not None
-    assert api.scenarios.start() == [accepted["id"]]
+    claimed = api.store.claim_job("dead:1", 30)
+    assert claimed is not None and claimed.kind is JobKind.SCENARIO_SET
+    assert api.service.jobs.recover()[JobKind.SCENARIO_SET] == [accepted["id"]]
     assert api.get(f"/v1/scenarios/{accepted['id']}").json()["status"] == "queued"
     api.solve_next()
     assert api.get(f"/v1/scenarios/{accepted['id']}").json()["attempt"] == 2
@@ -293,3 +295,27 @@ def test_the_server_solves_a_set_in_its_worker_processes(tmp_path: Path) -> None
         comparison = api.get(state["comparison_url"]).json()["comparison"]
         assert comparison["executor"] == "local"
         assert [s["name"] for s in comparison["scenarios"]] == [s["name"] for s in SCENARIOS]
+
+
+def test_scenario_sets_are_listed_and_cancelled_like_runs(api: Api) -> None:
+    body = {"portfolio": portfolio_document(), "scenarios": SCENARIOS}
+    first = api.post("/v1/scenarios", json=body).json()
+    second = api.post("/v1/scenarios", json=body).json()
+    listed = api.get("/v1/scenarios", params={"limit": 1}).json()
+    assert listed["total"] == 2 and [s["id"] for s in listed["items"]] == [second["id"]]
+    cancelled = api.post(f"/v1/scenarios/{second['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert api.post(f"/v1/scenarios/{second['id']}/cancel").status_code == 409
+    assert api.post(f"/v1/scenarios/{second['id']}/cancel", Role.VIEWER).status_code == 403
+    assert api.get(f"/v1/scenarios/{second['id']}/comparison").status_code == 409
+    queued = api.get("/v1/scenarios", params={"status": "queued"}).json()
+    assert [s["id"] for s in queued["items"]] == [first["id"]]
+    # A running set stops at its next solve, without a comparison.
+    claimed = api.store.claim_job("test:0", 30)
+    assert claimed is not None and claimed.id == first["id"]
+    flagged = api.post(f"/v1/scenarios/{first['id']}/cancel").json()
+    assert flagged["status"] == "running"
+    execute(api.store, claimed, api.settings, "test:0", None)
+    ended = api.get(f"/v1/scenarios/{first['id']}").json()
+    assert ended["status"] == "cancelled" and ended["comparison_url"] is None, ended
+    assert api.records() == 4  # Two accepted, two finished: the chain covers cancels too.

@@ -25,7 +25,6 @@ from allocator.explain.explanations import (
     fairness,
 )
 from allocator.io.formats import load_allocation, load_portfolio
-from allocator.model import Allocation, Portfolio
 
 console = Console()
 
@@ -43,20 +42,21 @@ def load_run(result_or_run: str, portfolio: Path | None) -> Run:
         raise InvalidInputError(
             [InputIssue(result_or_run, "", "is neither a result file nor a run id")]
         )
+    from allocator.service.jobs import JobKind
+    from allocator.service.runs import RunAccepted, RunFinished
     from allocator.service.settings import Settings
     from allocator.store.repository import Store
 
     store = Store(Settings().database_url)
     try:
-        outcome = store.run_outcome(int(result_or_run))
-        if not outcome or not outcome.get("result"):
+        outcome = store.job_outcome(JobKind.RUN, int(result_or_run))
+        result = None if outcome is None else RunFinished.model_validate(outcome).result
+        if result is None:
             raise NotFoundError(f"run {result_or_run} has no result yet")
-        inputs = store.run_inputs(int(result_or_run))
+        accepted = RunAccepted.model_validate(store.job_inputs(JobKind.RUN, int(result_or_run)))
     finally:
         store.close()
-    return Run.of(
-        Portfolio.model_validate(inputs["portfolio"]), Allocation.model_validate(outcome["result"])
-    )
+    return Run.of(accepted.portfolio, result)
 
 
 def explain(

@@ -1,46 +1,42 @@
-"""The allocation service: portfolios in, runs queued and solved in worker processes, results out.
+"""Runs: portfolios in, runs queued and solved by the job workers, results out.
 
-Orchestration, no formats and no SQL: storage goes through the `RunStore` protocol (implemented
-by `store.Store`), solving through `solver.solve`. The database is the queue:
+Orchestration, no formats and no SQL: a run is a job of kind `run` (`jobs.py` holds the queue,
+the workers and recovery shared with every kind); storage goes through the `JobStore`
+protocol (implemented by `store.Store`), solving through the pure handler
+`allocator.solve.job.solve_job`. This module adds what is particular to runs:
 
 - `RunService.submit` validates a run's inputs into one portfolio snapshot (stored portfolio
   or inline one, policy overrides, pins, forbids, the previous run's assignments), caps its
-  time limit and records it as `queued`; a full queue raises `QueueFullError`.
-- A bounded pool of worker processes (spawned, never forked from the threaded server) claims
-  the oldest queued run, solves it with CP-SAT, writes progress (throttled) and the result.
-  A worker polls the run's cancel flag and sets the solver's stop event: the best allocation
-  found so far is kept and the run ends `cancelled`.
-- At start-up, runs left `running` by a server that died are queued again; a supervisor does
-  the same for a worker process that dies, and fails a run after `max_attempts` attempts.
-  Each attempt is numbered, so a late write from a stale attempt is ignored.
+  time limit and records it as `queued` with its `run_accepted` record (`RunAccepted`, typed);
+  a full queue raises `QueueFullError`.
+- `RunState`, the routers' view of a run job; `RunAccepted` and `RunFinished`, the typed
+  ledger records, read typed everywhere.
+- `SPEC`: how a worker loads a run's inputs, reports its progress and records its end.
+- The service's life cycle (recovery of every kind, the one worker pool), keys and portfolios.
 
-Imports the solver, the domain, `keys` and `settings`; never the API or the store.
+Imports the domain, `jobs`, `keys`, `ledger` and `settings`; the solver only inside a worker.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import logging
-import math
-import multiprocessing
 import os
 import platform
-import socket
 import subprocess
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from allocator import __version__
-from allocator.errors import AllocatorError, InputIssue, InvalidInputError, NotFoundError
+from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.model import (
     Allocation,
     Portfolio,
@@ -48,61 +44,41 @@ from allocator.model import (
     build_portfolio,
     json_location,
 )
+from allocator.service.jobs import (
+    Accepted,
+    ConflictError,
+    Ending,
+    Finished,
+    JobFilter,
+    JobKind,
+    JobKindSpec,
+    JobProgress,
+    JobService,
+    JobState,
+    JobStatus,
+    JobStore,
+    NewJob,
+    QueueFullError,
+    StoreFactory,
+    WorkerPool,
+    execute,
+    finished_fields,
+)
 from allocator.service.keys import AuthenticationError, KeyEntry, Principal, Role, hash_key
 from allocator.service.ledger import Verdict
+from allocator.service.portfolios import PortfolioEntry
 from allocator.service.settings import Settings
-from allocator.solver import SOLVER_VERSION, Progress, SolveOptions, relative_gap, solve
 
 log = logging.getLogger("allocator.runs")
 
-
-class RunStatus(enum.StrEnum):
-    """Where a run is: waiting, being solved, or ended one of three ways."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
+RunStatus = JobStatus
+"""A run's statuses are the jobs' (queued, running, done, failed, cancelled)."""
 
 
-class QueueFullError(AllocatorError):
-    """Too many runs are waiting; try again after `retry_after` seconds (HTTP 429)."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
-class ConflictError(AllocatorError):
-    """The run is not in a state that allows the request, e.g. no result yet (HTTP 409)."""
-
-
-@dataclass(frozen=True)
-class PortfolioEntry:
-    """A stored portfolio's summary; its content is kept in the ledger."""
-
-    id: int
-    name: str
-    engineers: int
-    opportunities: int
-    demands: int
-    sha256: str
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What is known of a run when it is accepted."""
+class RunSummary(BaseModel):
+    """What is known of a run when it is accepted (kept on its job for lists and views)."""
 
     week: str
-    submitted_by: str
-    submitted_at: datetime
     portfolio_id: int | None
     portfolio_name: str
     previous_run_id: int | None
@@ -112,10 +88,10 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class RunState:
-    """A run's queue state as stored: status, attempt, progress and, once ended, a summary."""
+    """A run job as the routers show it: status, attempt, progress and, once ended, a summary."""
 
     id: int
-    status: RunStatus
+    status: JobStatus
     week: str
     submitted_by: str
     submitted_at: datetime
@@ -136,10 +112,70 @@ class RunState:
     objective: float | None
     message: str
 
+    @classmethod
+    def of(cls, job: JobState) -> RunState:
+        summary = RunSummary.model_validate(job.summary)
+        return cls(
+            id=job.id,
+            status=job.status,
+            week=summary.week,
+            submitted_by=job.submitted_by,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            portfolio_id=summary.portfolio_id,
+            portfolio_name=summary.portfolio_name,
+            previous_run_id=summary.previous_run_id,
+            time_limit=summary.time_limit,
+            seed=summary.seed,
+            attempt=job.attempt,
+            cancel_requested=job.cancel_requested,
+            best_objective=job.progress.best_objective,
+            best_bound=job.progress.best_bound,
+            gap=job.progress.gap,
+            progress_seconds=job.progress.seconds,
+            solve_status=job.result_status,
+            objective=job.objective,
+            message=job.message,
+        )
+
+
+class RunParameters(BaseModel):
+    """How a run is solved, as granted when it was accepted."""
+
+    time_limit: float
+    requested_time_limit: float
+    seed: int
+    solver_threads: int
+    reproducible: bool = True
+
+
+class RunAccepted(Accepted):
+    """The `run_accepted` ledger record: everything that went into the run."""
+
+    run_id: int
+    portfolio_id: int | None
+    portfolio: Portfolio
+    """The snapshot solved: overrides, pins, forbids and previous assignments applied."""
+    policy: dict[str, Any]
+    overrides: dict[str, Any]
+    previous_run_id: int | None
+    parameters: RunParameters
+    week: str
+    git_revision: str = "unknown"
+
+
+class RunFinished(Finished):
+    """The `run_finished` ledger record: how the run ended, with its allocation if any."""
+
+    run_id: int
+    run_seconds: float | None = None
+    result: Allocation | None = None
+
 
 @dataclass(frozen=True)
 class RunFilter:
-    status: RunStatus | None = None
+    status: JobStatus | None = None
     week: str | None = None
     submitted_by: str | None = None
     portfolio_id: int | None = None
@@ -161,52 +197,11 @@ class RunRequest:
     week: str | None = None
 
 
-class RunStore(Protocol):
-    """What the service needs from storage; `store.Store` implements it."""
+class RunStore(JobStore, Protocol):
+    """What the service needs from storage beyond the queue; `store.Store` implements it."""
 
     def add_portfolio(self, entry: PortfolioEntry, content: dict[str, Any]) -> PortfolioEntry: ...
     def get_portfolio(self, portfolio_id: int) -> PortfolioEntry: ...
-    def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
-    def create_run(self, summary: RunSummary, inputs: dict[str, Any]) -> RunState: ...
-    def get_run(self, run_id: int) -> RunState: ...
-    def list_runs(
-        self, where: RunFilter, limit: int, offset: int
-    ) -> tuple[list[RunState], int]: ...
-    def queued_time_limits(self) -> list[float]: ...
-    def run_inputs(self, run_id: int) -> dict[str, Any]: ...
-    def run_outcome(self, run_id: int) -> dict[str, Any] | None: ...
-    def has_queued(self) -> bool: ...
-    def claim_next(self, worker: str) -> RunState | None: ...
-    def save_progress(
-        self,
-        run_id: int,
-        attempt: int,
-        objective: float,
-        bound: float | None,
-        gap: float | None,
-        seconds: float,
-    ) -> None: ...
-    def cancel_requested(self, run_id: int, attempt: int) -> bool: ...
-    def request_cancel(self, run_id: int, actor: str) -> RunState: ...
-    def finish(
-        self,
-        run_id: int,
-        attempt: int,
-        status: RunStatus,
-        outcome: dict[str, Any],
-        actor: str,
-        solve_status: str | None = None,
-        objective: float | None = None,
-        message: str = "",
-    ) -> bool: ...
-    def requeue_running(self, workers: Sequence[str] | None, max_attempts: int) -> list[int]: ...
-    def verify_ledger(self) -> Verdict: ...
-    def find_key(self, key_sha256: str) -> KeyEntry | None: ...
-    def close(self) -> None: ...
-
-
-StoreFactory = Callable[[], RunStore]
-"""Opens the store in a worker process; must be picklable (e.g. `partial(Store, url)`)."""
 
 
 def iso_week(moment: datetime) -> str:
@@ -219,7 +214,7 @@ def provenance() -> dict[str, str]:
     """Versions of what solves, and the git revision of the code, recorded with every run."""
     versions = {
         "allocator": __version__,
-        "solver": SOLVER_VERSION,
+        "solver": _solver_version(),
         "python": sys.version.split()[0],
     }
     for package in ("ortools", "highspy", "numpy", "pandas", "pydantic"):
@@ -249,15 +244,24 @@ def _git_revision() -> str:
     return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else "unknown"
 
 
+def _solver_version() -> str:
+    """OR-Tools' version, read from its package metadata (the server imports no solver)."""
+    try:
+        return package_metadata.version("ortools")
+    except package_metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 class RunService:
-    """Portfolios, runs, results, the audit check and API keys, over one store.
+    """Portfolios, runs, results, the audit check and API keys, over one store; and the life
+    cycle of the job workers every kind shares.
 
     >>> service = RunService(store, Settings(), open_store)  # doctest: +SKIP
-    >>> service.start()  # recover runs a dead server left, spawn the workers  # doctest: +SKIP
+    >>> service.start()  # recover jobs a dead server left, spawn the workers  # doctest: +SKIP
     """
 
     def __init__(
@@ -266,8 +270,8 @@ class RunService:
         self.store = store
         self.settings = settings
         self.open_store = open_store
+        self.jobs = JobService(store, settings)
         self.versions = provenance()
-        self._submit_lock = threading.Lock()
         self._known_keys: dict[str, tuple[Principal, float]] = {}
         self._pool: WorkerPool | None = None
 
@@ -275,18 +279,16 @@ class RunService:
     # Life cycle
 
     def start(self) -> list[int]:
-        """Queue again the runs a dead server left running, then start the worker processes.
-        Returns the ids of the runs queued again."""
-        recovered = self.store.requeue_running(None, self.settings.max_attempts)
-        if recovered:
-            log.warning("queued again after a restart: runs %s", recovered)
+        """Queue again the jobs of every kind a dead server left running, then start the
+        worker processes. Returns the numbers of the runs queued again."""
+        recovered = self.jobs.recover()
         if self.settings.workers and self.open_store is not None:
             self._pool = WorkerPool(self.open_store, self.settings, self.store)
             self._pool.start()
-        return recovered
+        return recovered.get(JobKind.RUN, [])
 
     def stop(self) -> None:
-        """Stop the worker processes; their runs stay `running` and are queued again at the
+        """Stop the worker processes; their jobs stay `running` and are queued again at the
         next start."""
         if self._pool is not None:
             self._pool.stop()
@@ -325,7 +327,7 @@ class RunService:
 
     def add_portfolio(self, portfolio: Portfolio, principal: Principal) -> PortfolioEntry:
         """Store a validated portfolio (within the size limits); returns its summary."""
-        self._check_size(portfolio, "$")
+        check_size(portfolio, self.settings, "$")
         entry = PortfolioEntry(
             id=0,
             name=portfolio.name,
@@ -342,19 +344,6 @@ class RunService:
         entry = self.store.get_portfolio(portfolio_id)
         return entry, build_portfolio(self.store.portfolio_content(portfolio_id))
 
-    def _check_size(self, portfolio: Portfolio, where: str) -> None:
-        limits = (
-            ("engineers", len(portfolio.engineers), self.settings.max_engineers),
-            ("opportunities", len(portfolio.opportunities), self.settings.max_opportunities),
-        )
-        issues = [
-            InputIssue(where, name, f"at most {limit} are accepted by this server", count)
-            for name, count, limit in limits
-            if count > limit
-        ]
-        if issues:
-            raise InvalidInputError(issues)
-
     # -----------------------------------------------------------------------------------------
     # Runs
 
@@ -365,50 +354,58 @@ class RunService:
         time_limit = min(requested, self.settings.max_time_limit)
         submitted_at = _now()
         week = request.week or iso_week(submitted_at)
-        snapshot = portfolio.model_dump(mode="json")
-        inputs = {
-            "portfolio_id": portfolio_id,
-            "portfolio": snapshot,
-            "policy": snapshot["policy"],
-            "overrides": {
-                "policy": dict(request.policy),
-                "pins": list(request.pins),
-                "forbids": list(request.forbids),
-            },
-            "previous_run_id": request.previous_run_id,
-            "parameters": {
-                "time_limit": time_limit,
-                "requested_time_limit": requested,
-                "seed": request.seed,
-                "solver_threads": self.settings.solver_threads,
-                "reproducible": True,
-            },
-            "week": week,
-            "submitted_by": principal.name,
-            "submitted_role": principal.role.value,
-            "submitted_at": submitted_at.isoformat(),
-            "versions": self.versions,
-            "git_revision": self.versions["git_revision"],
-        }
+        parameters = RunParameters(
+            time_limit=time_limit,
+            requested_time_limit=requested,
+            seed=request.seed,
+            solver_threads=self.settings.solver_threads,
+            reproducible=True,
+        )
+
+        def accepted(number: int) -> dict[str, Any]:
+            record = RunAccepted(
+                run_id=number,
+                portfolio_id=portfolio_id,
+                portfolio=portfolio,
+                policy=portfolio.policy.model_dump(mode="json"),
+                overrides={
+                    "policy": dict(request.policy),
+                    "pins": list(request.pins),
+                    "forbids": list(request.forbids),
+                },
+                previous_run_id=request.previous_run_id,
+                parameters=parameters,
+                week=week,
+                submitted_by=principal.name,
+                submitted_role=principal.role.value,
+                submitted_at=submitted_at.isoformat(),
+                versions=self.versions,
+                git_revision=self.versions["git_revision"],
+            )
+            return record.model_dump(mode="json")
+
         summary = RunSummary(
             week=week,
-            submitted_by=principal.name,
-            submitted_at=submitted_at,
             portfolio_id=portfolio_id,
             portfolio_name=portfolio.name,
             previous_run_id=request.previous_run_id,
             time_limit=time_limit,
             seed=request.seed,
         )
-        with self._submit_lock:
-            waiting = self.store.queued_time_limits()
-            if len(waiting) >= self.settings.queue_size:
-                seconds = math.ceil(sum(waiting) / max(1, self.settings.workers))
-                raise QueueFullError(
-                    f"{len(waiting)} runs are waiting, the most this server queues",
-                    retry_after=max(1, seconds),
-                )
-            return self.store.create_run(summary, inputs)
+        job = NewJob(
+            kind=JobKind.RUN,
+            submitted_by=principal.name,
+            submitted_at=submitted_at,
+            time_limit=time_limit,
+            summary=summary.model_dump(mode="json"),
+            week=week,
+            portfolio_id=portfolio_id,
+        )
+        workers = max(1, self.settings.workers)
+        state = self.jobs.submit(
+            job, accepted, self.settings.queue_size, lambda waiting: sum(waiting) / workers
+        )
+        return RunState.of(state)
 
     def _snapshot(self, request: RunRequest) -> tuple[Portfolio, int | None]:
         """The one portfolio the run solves: base + overrides + previous run's assignments."""
@@ -448,7 +445,7 @@ class RunService:
             return json_location((*prefix, *loc))
 
         portfolio = build_portfolio(data, locate)
-        self._check_size(portfolio, json_location(prefix))
+        check_size(portfolio, self.settings, json_location(prefix))
         if request.previous_run_id is not None:
             portfolio = portfolio.model_copy(
                 update={"previous": self._previous(request.previous_run_id, portfolio)}
@@ -462,17 +459,17 @@ class RunService:
             return InvalidInputError([InputIssue("$", "previous_run_id", message, run_id)])
 
         try:
-            outcome = self.store.run_outcome(run_id)
+            outcome = self.store.job_outcome(JobKind.RUN, run_id)
         except NotFoundError:
             raise problem("unknown run") from None
-        result = (outcome or {}).get("result")
-        if not result:
+        result = None if outcome is None else RunFinished.model_validate(outcome).result
+        if result is None:
             raise problem("names a run without a result")
         engineers = {e.id for e in portfolio.engineers}
         opportunities = {o.id for o in portfolio.opportunities}
         demands = portfolio.demand_by_id()
         kept = []
-        for assignment in Allocation.model_validate(result).assignments:
+        for assignment in result.assignments:
             if (
                 assignment.engineer_id not in engineers
                 or assignment.opportunity_id not in opportunities
@@ -490,240 +487,120 @@ class RunService:
         return tuple(kept)
 
     def get_run(self, run_id: int) -> RunState:
-        return self.store.get_run(run_id)
+        return RunState.of(self.jobs.get(JobKind.RUN, run_id))
 
     def list_runs(
         self, where: RunFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[RunState], int]:
-        return self.store.list_runs(where, limit, offset)
+        found = JobFilter(
+            JobKind.RUN, where.status, where.week, where.submitted_by, where.portfolio_id
+        )
+        jobs, total = self.jobs.find(found, limit, offset)
+        return [RunState.of(job) for job in jobs], total
 
     def inputs(self, run_id: int) -> dict[str, Any]:
         """Everything that went into the run, as recorded in the ledger."""
-        return self.store.run_inputs(run_id)
+        return self.jobs.accepted(JobKind.RUN, run_id)
+
+    def accepted(self, run_id: int) -> RunAccepted:
+        """The run's accepted record, typed."""
+        return RunAccepted.model_validate(self.inputs(run_id))
 
     def result(self, run_id: int) -> tuple[RunState, Allocation]:
         """The run's allocation; ConflictError while it has none (queued, running, failed)."""
-        state = self.store.get_run(run_id)
-        outcome = self.store.run_outcome(run_id)
-        if outcome is None:
-            raise ConflictError(f"run {run_id} is {state.status.value}; it has no result yet")
-        if not outcome.get("result"):
-            reason = outcome.get("error") or state.message or "it ended without one"
+        job, outcome = self.jobs.finished(JobKind.RUN, run_id)
+        state = RunState.of(job)
+        finished = RunFinished.model_validate(outcome)
+        if finished.result is None:
+            reason = finished.error or state.message or "it ended without one"
             raise ConflictError(f"run {run_id} is {state.status.value} without a result: {reason}")
-        return state, Allocation.model_validate(outcome["result"])
+        return state, finished.result
 
     def cancel(self, run_id: int, principal: Principal) -> RunState:
         """Cancel a queued run at once, or stop a running one keeping its best allocation."""
-        state = self.store.get_run(run_id)
-        if state.status.ended:
-            raise ConflictError(f"run {run_id} has already ended ({state.status.value})")
-        return self.store.request_cancel(run_id, principal.name)
+        return RunState.of(self.jobs.cancel(JobKind.RUN, run_id, principal.name))
 
     def verify_audit(self) -> Verdict:
         return self.store.verify_ledger()
 
 
-# ---------------------------------------------------------------------------------------------
-# Worker processes
-
-
-class WorkerPool:
-    """`settings.workers` spawned processes, each solving one run at a time; a supervisor
-    thread replaces a process that dies and queues its run again."""
-
-    def __init__(self, open_store: StoreFactory, settings: Settings, store: RunStore) -> None:
-        self.open_store = open_store
-        self.settings = settings
-        self.store = store
-        self.context = multiprocessing.get_context("spawn")
-        self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
-        self._stopping = threading.Event()
-        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
-        self._counter = 0
-
-    def start(self) -> None:
-        for _ in range(self.settings.workers):
-            self._spawn()
-        self._supervisor.start()
-
-    def _spawn(self) -> None:
-        self._counter += 1
-        process = self.context.Process(
-            target=work,
-            args=(self.open_store, self.settings, os.getpid()),
-            name=f"allocator-worker-{self._counter}",
-            daemon=True,
-        )
-        process.start()
-        self.processes[worker_name(process.pid or 0)] = process
-
-    def _supervise(self) -> None:
-        while not self._stopping.wait(1.0):
-            dead = [name for name, p in self.processes.items() if not p.is_alive()]
-            if not dead or self._stopping.is_set():
-                continue
-            for name in dead:
-                self.processes.pop(name)
-            try:
-                again = self.store.requeue_running(dead, self.settings.max_attempts)
-            except Exception:  # The store being down must not end supervision.
-                log.exception("could not queue again the runs of dead workers %s", dead)
-                again = []
-            log.warning("worker processes %s died; runs queued again: %s", dead, again)
-            for _ in dead:
-                self._spawn()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        self.processes.clear()
-
-
-def worker_name(pid: int) -> str:
-    """How runs name the worker process solving them: `host:pid`."""
-    return f"{socket.gethostname()}:{pid}"
-
-
-def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
-    """A worker process's life: claim the oldest queued run, solve it, repeat; end with the
-    parent."""
-    name = worker_name(os.getpid())
-    _lower_priority(settings.worker_niceness)
-    store = open_store()
-    try:
-        while os.getppid() == parent_pid:
-            if not store.has_queued():
-                time.sleep(settings.poll_seconds)
-                continue
-            run = store.claim_next(name)
-            if run is not None:
-                execute(store, run, settings, name, parent_pid)
-    finally:
-        store.close()
-
-
-def _lower_priority(niceness: int) -> None:
-    """Renice every thread of this process (Linux keeps niceness per thread; the threads the
-    solver starts later inherit it)."""
-    if not niceness:
-        return
-    tasks = Path("/proc/self/task")
-    threads = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
-    for thread in threads:
-        with contextlib.suppress(OSError):  # A thread that has just ended.
-            os.setpriority(os.PRIO_PROCESS, thread, niceness)
-
-
-class _Watch:
-    """Carries progress from the solver's threads to the watcher, and the stop request back."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.done = threading.Event()
-        self.latest: Progress | None = None
-
-    def on_progress(self, progress: Progress) -> None:
-        self.latest = progress
-
-
-def execute(store: RunStore, run: RunState, settings: Settings, name: str, parent_pid: int) -> None:
-    """Solve one claimed run and record how it ended. Never raises for the run's own errors:
-    they end the run `failed` with the error recorded."""
-    started = time.perf_counter()
-    watch = _Watch()
-    watcher = threading.Thread(
-        target=_watch, args=(store, run, settings, watch, parent_pid), daemon=True
+def check_size(portfolio: Portfolio, settings: Settings, where: str) -> None:
+    """InvalidInputError when the portfolio is larger than this server accepts."""
+    limits = (
+        ("engineers", len(portfolio.engineers), settings.max_engineers),
+        ("opportunities", len(portfolio.opportunities), settings.max_opportunities),
     )
-    watcher.start()
-    try:
-        inputs = store.run_inputs(run.id)
-        parameters = inputs["parameters"]
-        options = SolveOptions(
-            time_limit=float(parameters["time_limit"]),
-            workers=int(parameters["solver_threads"]),
-            seed=int(parameters["seed"]),
-            reproducible=bool(parameters["reproducible"]),
-        )
-        portfolio = build_portfolio(inputs["portfolio"])
-        allocation = solve(portfolio, options, on_progress=watch.on_progress, stop=watch.stop)
-    except Exception as error:
-        watch.done.set()
-        log.error("run %s failed:\n%s", run.id, traceback.format_exc())
-        message = f"{type(error).__name__}: {error}"
-        outcome = _outcome(run, RunStatus.FAILED, None, message, started, name)
-        store.finish(run.id, run.attempt, RunStatus.FAILED, outcome, name, message=message)
-        return
-    watch.done.set()
-    watcher.join()
-    status = RunStatus.CANCELLED if watch.stop.is_set() else RunStatus.DONE
-    outcome = _outcome(run, status, allocation, None, started, name)
-    store.finish(
-        run.id,
-        run.attempt,
+    issues = [
+        InputIssue(where, name, f"at most {limit} are accepted by this server", count)
+        for name, count, limit in limits
+        if count > limit
+    ]
+    if issues:
+        raise InvalidInputError(issues)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run kind, for the workers
+
+
+def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
+    from allocator.solve.job import SolveJob
+
+    accepted = RunAccepted.model_validate(store.job_inputs(JobKind.RUN, job.id))
+    parameters = accepted.parameters
+    return SolveJob(
+        portfolio=accepted.portfolio,
+        time_limit=parameters.time_limit,
+        workers=parameters.solver_threads,
+        seed=parameters.seed,
+        reproducible=parameters.reproducible,
+    )
+
+
+def _handle(inputs: Any, progress: Any, stop: threading.Event) -> Allocation:
+    from allocator.solve.job import solve_job
+
+    return solve_job(inputs, progress, stop)
+
+
+def _progress(raw: Any) -> JobProgress:
+    """The solver's `Progress` (objective, bound, seconds) as the job's progress."""
+    bound = raw.best_bound
+    gap = None if bound is None else max(0.0, bound - raw.objective) / max(1.0, abs(bound))
+    return JobProgress(best_objective=raw.objective, best_bound=bound, gap=gap, seconds=raw.seconds)
+
+
+def _ending(
+    job: JobState,
+    allocation: Allocation | None,
+    error: str | None,
+    stopped: bool,
+    timing: dict[str, Any],
+) -> Ending:
+    if allocation is None:
+        status = JobStatus.FAILED
+    else:
+        status = JobStatus.CANCELLED if stopped else JobStatus.DONE
+    finished = RunFinished(
+        run_id=job.id,
+        run_seconds=timing["seconds"],
+        result=allocation,
+        **finished_fields(job, status, error, timing),
+    )
+    if allocation is None:
+        return Ending(status, finished.model_dump(mode="json"), message=error or "")
+    return Ending(
         status,
-        outcome,
-        name,
-        solve_status=allocation.status.value,
+        finished.model_dump(mode="json"),
+        result_status=allocation.status.value,
         objective=allocation.objective,
         message=allocation.message,
     )
 
 
-def _outcome(
-    run: RunState,
-    status: RunStatus,
-    allocation: Allocation | None,
-    error: str | None,
-    started: float,
-    worker: str,
-) -> dict[str, Any]:
-    return {
-        "run_id": run.id,
-        "status": status.value,
-        "attempt": run.attempt,
-        "worker": worker,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": _now().isoformat(),
-        "run_seconds": round(time.perf_counter() - started, 3),
-        "result": None if allocation is None else allocation.model_dump(mode="json"),
-        "error": error,
-    }
-
-
-def _watch(
-    store: RunStore, run: RunState, settings: Settings, watch: _Watch, parent_pid: int
-) -> None:
-    """Beside a solve: end the process with its parent, write progress, pass on a cancel."""
-    written: Progress | None = None
-    last_write = 0.0
-    while not watch.done.wait(settings.poll_seconds):
-        if os.getppid() != parent_pid:
-            os._exit(70)  # The server died: its successor queues this run again.
-        try:
-            if not watch.stop.is_set() and store.cancel_requested(run.id, run.attempt):
-                watch.stop.set()
-            progress = watch.latest
-            due = time.monotonic() - last_write >= settings.progress_seconds
-            if progress is not None and progress is not written and due:
-                bound = progress.best_bound
-                gap = None if bound is None else relative_gap(progress.objective, bound)
-                store.save_progress(
-                    run.id,
-                    run.attempt,
-                    progress.objective,
-                    progress.best_bound,
-                    gap,
-                    progress.seconds,
-                )
-                written, last_write = progress, time.monotonic()
-        except Exception:  # A busy database must not stop the solve; try again next tick.
-            log.exception("progress of run %s not written", run.id)
+SPEC: JobKindSpec[Any, Allocation] = JobKindSpec(
+    kind=JobKind.RUN, load=_load, handler=_handle, progress=_progress, ending=_ending
+)
 
 
 __all__ = [
@@ -732,11 +609,14 @@ __all__ = [
     "PortfolioEntry",
     "QueueFullError",
     "Role",
+    "RunAccepted",
     "RunFilter",
+    "RunFinished",
     "RunRequest",
     "RunService",
     "RunState",
     "RunStatus",
     "RunStore",
     "RunSummary",
+    "execute",
 ]

@@ -1,46 +1,58 @@
-"""The what-if service: scenario sets accepted, queued, solved in worker processes, compared.
+"""The what-if service: scenario sets accepted, queued, solved by the job workers, compared.
 
-Orchestration, no formats and no SQL, like `runs.py`: storage goes through the
-`ScenarioStore` protocol (implemented by `store.Store`), solving through `sweep.run_sweep`.
+A scenario set is a job of kind `scenario_set` (`jobs.py` holds the queue, the workers and
+recovery shared with every kind); solving is the pure handler `allocator.whatif.job.sweep_job`.
+This module adds what is particular to scenario sets:
 
 - `ScenarioService.submit` validates a request (one base: a stored portfolio, an inline one,
   or a finished run, whose portfolio snapshot is the base and whose allocation is the warm
   start; plus the scenarios and their edits) and records it as `queued` with a
-  `scenario_accepted` ledger record: the portfolio snapshot, the scenarios, the parameters
-  and the versions, sealed into the same hash chain as runs.
-- A dispatcher thread claims the oldest queued set and solves it with the sweep's local
-  executor (spawned worker processes; CP-SAT never runs in the server process), writes the
-  number of solves done as progress, and records the comparison (`compare.SweepComparison`)
-  in a `scenario_finished` ledger record. The plots are drawn from that record on request.
-- At start-up, sets left `running` by a server that died are queued again.
+  `scenario_accepted` ledger record (`ScenarioAccepted`, typed): the portfolio snapshot, the
+  scenarios, the parameters and the versions, sealed into the same hash chain as runs.
+- A worker solves it (the sweep's own spawned processes, one per worker; CP-SAT never runs in
+  the server process), reports the solves done as progress, and records the comparison in a
+  `scenario_finished` ledger record (`ScenarioFinished`). Plots are drawn from it on request.
+- Sets can be listed and cancelled like runs; a running set stops after its next solve.
 
-Imports `sweep`, `compare`, `scenarios`, the domain, `runs` (shared statuses and errors) and
-`keys`; never the API or the store.
+Imports the domain, `jobs`, `runs` (the typed run records), `keys`, `settings` and the what-if
+record types; the sweep itself only inside a worker.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.model import Allocation, Portfolio, build_portfolio, json_location
+from allocator.service.jobs import (
+    Accepted,
+    ConflictError,
+    Ending,
+    Finished,
+    JobFilter,
+    JobKind,
+    JobKindSpec,
+    JobProgress,
+    JobService,
+    JobState,
+    JobStatus,
+    JobStore,
+    NewJob,
+    finished_fields,
+)
 from allocator.service.keys import Principal
-from allocator.service.runs import ConflictError, QueueFullError, RunStatus, provenance
+from allocator.service.runs import RunAccepted, RunFinished, check_size, provenance
 from allocator.service.settings import Settings
-from allocator.whatif.compare import SweepComparison, compare_sweep
-from allocator.whatif.ratios import RatioCurve, RatioSweepSpec, plan_ratio_sweep, ratio_curve
-from allocator.whatif.scenarios import check_scenario, parse_scenarios
-from allocator.whatif.sweep import Executor, SweepOptions, run_sweep, solve_from, using_executor
+from allocator.whatif.compare import SweepComparison
+from allocator.whatif.ratios import RatioCurve, RatioSweepSpec, plan_ratio_sweep
+from allocator.whatif.scenarios import Scenario, check_scenario, parse_scenarios
 
 log = logging.getLogger("allocator.scenarios")
 
@@ -53,14 +65,11 @@ DEFAULT_TIME_LIMIT = 5.0
 PLOTS = ("comparison", "unmet", "ratio")
 
 
-@dataclass(frozen=True)
-class ScenarioSetSummary:
-    """What is known of a scenario set when it is accepted."""
+class ScenarioSetSummary(BaseModel):
+    """What is known of a scenario set when it is accepted (kept on its job)."""
 
-    kind: str
+    set_kind: str
     """`scenarios` (given by the client) or `ratio_sweep` (made from a ratio sweep)."""
-    submitted_by: str
-    submitted_at: datetime
     portfolio_id: int | None
     base_run_id: int | None
     portfolio_name: str
@@ -71,10 +80,10 @@ class ScenarioSetSummary:
 
 @dataclass(frozen=True)
 class ScenarioSetState:
-    """A scenario set's queue state as stored."""
+    """A scenario-set job as the routers show it."""
 
     id: int
-    status: RunStatus
+    status: JobStatus
     kind: str
     submitted_by: str
     submitted_at: datetime
@@ -91,6 +100,64 @@ class ScenarioSetState:
     solves_total: int
     message: str
 
+    @classmethod
+    def of(cls, job: JobState) -> ScenarioSetState:
+        summary = ScenarioSetSummary.model_validate(job.summary)
+        return cls(
+            id=job.id,
+            status=job.status,
+            kind=summary.set_kind,
+            submitted_by=job.submitted_by,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            portfolio_id=summary.portfolio_id,
+            base_run_id=summary.base_run_id,
+            portfolio_name=summary.portfolio_name,
+            scenarios=summary.scenarios,
+            time_limit=summary.time_limit,
+            seed=summary.seed,
+            attempt=job.attempt,
+            solves_done=job.progress.done or 0,
+            solves_total=job.progress.total or 0,
+            message=job.message,
+        )
+
+
+class ScenarioParameters(BaseModel):
+    time_limit: float
+    requested_time_limit: float
+    seed: int
+    reproducible: bool = True
+    warm_start: bool = True
+
+
+class ScenarioAccepted(Accepted):
+    """The `scenario_accepted` ledger record: everything that went into the set."""
+
+    scenario_set_id: int
+    portfolio_id: int | None
+    base_run_id: int | None
+    portfolio: Portfolio
+    base_allocation: Allocation | None
+    scenarios: list[Scenario]
+    ratio_sweep: dict[str, Any] | None
+    """As sent (`from`, `to`): see `spec`."""
+    parameters: ScenarioParameters
+
+    @property
+    def spec(self) -> RatioSweepSpec | None:
+        return None if self.ratio_sweep is None else RatioSweepSpec.model_validate(self.ratio_sweep)
+
+
+class ScenarioFinished(Finished):
+    """The `scenario_finished` ledger record: how the set ended, with its comparison."""
+
+    scenario_set_id: int
+    seconds: float | None = None
+    comparison: SweepComparison | None = None
+    ratio_curve: RatioCurve | None = None
+
 
 @dataclass(frozen=True)
 class ScenarioRequest:
@@ -106,86 +173,19 @@ class ScenarioRequest:
     seed: int = 0
 
 
-class ScenarioStore(Protocol):
-    """What the service needs from storage; `store.Store` implements it."""
-
-    def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
-    def run_inputs(self, run_id: int) -> dict[str, Any]: ...
-    def run_outcome(self, run_id: int) -> dict[str, Any] | None: ...
-    def create_scenario_set(
-        self, summary: ScenarioSetSummary, inputs: dict[str, Any]
-    ) -> ScenarioSetState: ...
-    def get_scenario_set(self, set_id: int) -> ScenarioSetState: ...
-    def scenario_set_inputs(self, set_id: int) -> dict[str, Any]: ...
-    def scenario_set_outcome(self, set_id: int) -> dict[str, Any] | None: ...
-    def queued_scenario_sets(self) -> int: ...
-    def claim_next_scenario_set(self, worker: str) -> ScenarioSetState | None: ...
-    def save_scenario_progress(self, set_id: int, attempt: int, done: int, total: int) -> None: ...
-    def finish_scenario_set(
-        self,
-        set_id: int,
-        attempt: int,
-        status: RunStatus,
-        outcome: dict[str, Any],
-        actor: str,
-        message: str = "",
-    ) -> bool: ...
-    def requeue_running_scenario_sets(self, max_attempts: int) -> list[int]: ...
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 class ScenarioService:
-    """Scenario sets over one store: submit, read, compare, plot; and the dispatcher.
+    """Scenario sets over one store: submit, read, list, cancel, compare, plot. The worker
+    pool that solves them is the one every kind shares (`RunService.start`)."""
 
-    `settings.workers` worker processes solve each set (0: sets are accepted, not solved here;
-    `process_next` solves one in this process, for tests and tools).
-    """
-
-    def __init__(self, store: ScenarioStore, settings: Settings) -> None:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.jobs = JobService(store, settings)
         self.versions = provenance()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.name = f"{socket.gethostname()}:scenarios"
-
-    # -----------------------------------------------------------------------------------------
-    # Life cycle
-
-    def start(self) -> list[int]:
-        """Queue again the sets a dead server left running; start the dispatcher."""
-        recovered = self.store.requeue_running_scenario_sets(self.settings.max_attempts)
-        if recovered:
-            log.warning("queued again after a restart: scenario sets %s", recovered)
-        if self.settings.workers:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._dispatch, daemon=True)
-            self._thread.start()
-        return recovered
-
-    def stop(self) -> None:
-        """Stop the dispatcher after the set it is solving; a set cut short stays `running`
-        and is queued again at the next start."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _dispatch(self) -> None:
-        while not self._stopping.wait(self.settings.poll_seconds):
-            try:
-                options = SweepOptions(
-                    executor="local",
-                    processes=self.settings.workers,
-                    niceness=self.settings.worker_niceness,
-                )
-                self.process_next(options)
-            except Exception:  # The store being down must not end the dispatcher.
-                log.exception("scenario dispatcher")
 
     # -----------------------------------------------------------------------------------------
     # Requests
@@ -217,29 +217,32 @@ class ScenarioService:
         requested = request.time_limit or DEFAULT_TIME_LIMIT
         time_limit = min(requested, self.settings.max_time_limit)
         submitted_at = _now()
-        inputs = {
-            "portfolio_id": request.portfolio_id,
-            "base_run_id": request.base_run_id,
-            "portfolio": portfolio.model_dump(mode="json"),
-            "base_allocation": None if allocation is None else allocation.model_dump(mode="json"),
-            "scenarios": [s.model_dump(mode="json") for s in scenarios],
-            "ratio_sweep": None if spec is None else spec.model_dump(mode="json", by_alias=True),
-            "parameters": {
-                "time_limit": time_limit,
-                "requested_time_limit": requested,
-                "seed": request.seed,
-                "reproducible": True,
-                "warm_start": True,
-            },
-            "submitted_by": principal.name,
-            "submitted_role": principal.role.value,
-            "submitted_at": submitted_at.isoformat(),
-            "versions": self.versions,
-        }
+
+        def accepted(number: int) -> dict[str, Any]:
+            record = ScenarioAccepted(
+                scenario_set_id=number,
+                portfolio_id=request.portfolio_id,
+                base_run_id=request.base_run_id,
+                portfolio=portfolio,
+                base_allocation=allocation,
+                scenarios=list(scenarios),
+                ratio_sweep=None if spec is None else spec.model_dump(mode="json", by_alias=True),
+                parameters=ScenarioParameters(
+                    time_limit=time_limit,
+                    requested_time_limit=requested,
+                    seed=request.seed,
+                    reproducible=True,
+                    warm_start=True,
+                ),
+                submitted_by=principal.name,
+                submitted_role=principal.role.value,
+                submitted_at=submitted_at.isoformat(),
+                versions=self.versions,
+            )
+            return record.model_dump(mode="json")
+
         summary = ScenarioSetSummary(
-            kind="scenarios" if spec is None else "ratio_sweep",
-            submitted_by=principal.name,
-            submitted_at=submitted_at,
+            set_kind="scenarios" if spec is None else "ratio_sweep",
             portfolio_id=request.portfolio_id,
             base_run_id=request.base_run_id,
             portfolio_name=portfolio.name,
@@ -247,14 +250,18 @@ class ScenarioService:
             time_limit=time_limit,
             seed=request.seed,
         )
-        with self._lock:
-            waiting = self.store.queued_scenario_sets()
-            if waiting >= QUEUE_SIZE:
-                raise QueueFullError(
-                    f"{waiting} scenario sets are waiting, the most this server queues",
-                    retry_after=max(1, int(waiting * time_limit)),
-                )
-            return self.store.create_scenario_set(summary, inputs)
+        job = NewJob(
+            kind=JobKind.SCENARIO_SET,
+            submitted_by=principal.name,
+            submitted_at=submitted_at,
+            time_limit=time_limit,
+            summary=summary.model_dump(mode="json"),
+            portfolio_id=request.portfolio_id,
+        )
+        state = self.jobs.submit(
+            job, accepted, QUEUE_SIZE, lambda waiting: len(waiting) * time_limit
+        )
+        return ScenarioSetState.of(state)
 
     def _base(self, request: ScenarioRequest) -> tuple[Portfolio, Allocation | None]:
         """The base portfolio, and the base run's allocation when the base is a run."""
@@ -275,7 +282,7 @@ class ScenarioService:
             portfolio = build_portfolio(
                 dict(request.portfolio), lambda loc: json_location(("portfolio", *loc))
             )
-            self._check_size(portfolio)
+            check_size(portfolio, self.settings, "$.portfolio")
             return portfolio, None
         if request.portfolio_id is not None:
             try:
@@ -288,61 +295,77 @@ class ScenarioService:
         assert request.base_run_id is not None
         run_id = request.base_run_id
         try:
-            inputs = self.store.run_inputs(run_id)
-            outcome = self.store.run_outcome(run_id)
+            inputs = RunAccepted.model_validate(self.store.job_inputs(JobKind.RUN, run_id))
+            outcome = self.store.job_outcome(JobKind.RUN, run_id)
         except NotFoundError:
             raise InvalidInputError(
                 [InputIssue("$", "base_run_id", "unknown run", run_id)]
             ) from None
-        result = (outcome or {}).get("result")
-        if not result:
+        result = None if outcome is None else RunFinished.model_validate(outcome).result
+        if result is None:
             raise InvalidInputError(
                 [InputIssue("$", "base_run_id", "names a run without a result", run_id)]
             )
-        return build_portfolio(inputs["portfolio"]), Allocation.model_validate(result)
-
-    def _check_size(self, portfolio: Portfolio) -> None:
-        limits = (
-            ("engineers", len(portfolio.engineers), self.settings.max_engineers),
-            ("opportunities", len(portfolio.opportunities), self.settings.max_opportunities),
-        )
-        issues = [
-            InputIssue("$.portfolio", name, f"at most {limit} are accepted by this server", n)
-            for name, n, limit in limits
-            if n > limit
-        ]
-        if issues:
-            raise InvalidInputError(issues)
+        return inputs.portfolio, result
 
     def get(self, set_id: int) -> ScenarioSetState:
-        return self.store.get_scenario_set(set_id)
+        return ScenarioSetState.of(self.jobs.get(JobKind.SCENARIO_SET, set_id))
+
+    def list(
+        self,
+        status: JobStatus | None = None,
+        submitted_by: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[ScenarioSetState], int]:
+        where = JobFilter(JobKind.SCENARIO_SET, status=status, submitted_by=submitted_by)
+        jobs, total = self.jobs.find(where, limit, offset)
+        return [ScenarioSetState.of(job) for job in jobs], total
+
+    def cancel(self, set_id: int, principal: Principal) -> ScenarioSetState:
+        """A queued set ends at once; a running one after its next solve, without a
+        comparison. ConflictError when it has already ended."""
+        return ScenarioSetState.of(self.jobs.cancel(JobKind.SCENARIO_SET, set_id, principal.name))
 
     def inputs(self, set_id: int) -> dict[str, Any]:
-        return self.store.scenario_set_inputs(set_id)
+        return self.jobs.accepted(JobKind.SCENARIO_SET, set_id)
 
-    def comparison(self, set_id: int) -> tuple[ScenarioSetState, SweepComparison]:
-        """The comparison of a set that is done; ConflictError while it has none."""
-        state = self.store.get_scenario_set(set_id)
-        outcome = self.store.scenario_set_outcome(set_id)
-        if outcome is None:
+    def accepted(self, set_id: int) -> ScenarioAccepted:
+        return ScenarioAccepted.model_validate(self.inputs(set_id))
+
+    def finished(self, set_id: int) -> tuple[ScenarioSetState, ScenarioFinished]:
+        """The set and its finished record, which must hold a comparison; ConflictError
+        while it has none."""
+        try:
+            job, outcome = self.jobs.finished(JobKind.SCENARIO_SET, set_id)
+        except ConflictError:
+            state = self.get(set_id)
             raise ConflictError(
                 f"scenario set {set_id} is {state.status.value}; it has no comparison yet"
-            )
-        if not outcome.get("comparison"):
-            reason = outcome.get("error") or state.message or "it ended without one"
+            ) from None
+        state = ScenarioSetState.of(job)
+        finished = ScenarioFinished.model_validate(outcome)
+        if finished.comparison is None:
+            reason = finished.error or state.message or "it ended without one"
             raise ConflictError(
                 f"scenario set {set_id} is {state.status.value} without a comparison: {reason}"
             )
-        return state, SweepComparison.model_validate(outcome["comparison"])
+        return state, finished
+
+    def comparison(self, set_id: int) -> tuple[ScenarioSetState, SweepComparison]:
+        """The comparison of a set that is done; ConflictError while it has none."""
+        state, finished = self.finished(set_id)
+        assert finished.comparison is not None
+        return state, finished.comparison
 
     def ratio_curve(self, set_id: int) -> RatioCurve:
         """The ratio curve of a done ratio sweep; NotFoundError for other sets."""
-        state = self.store.get_scenario_set(set_id)
+        state = self.get(set_id)
         if state.kind != "ratio_sweep":
             raise NotFoundError(f"scenario set {set_id} is not a ratio sweep")
-        self.comparison(set_id)  # ConflictError until it is done.
-        outcome = self.store.scenario_set_outcome(set_id) or {}
-        return RatioCurve.model_validate(outcome["ratio_curve"])
+        _, finished = self.finished(set_id)  # ConflictError until it is done.
+        assert finished.ratio_curve is not None, "a done ratio sweep has its curve"
+        return finished.ratio_curve
 
     def plot(self, set_id: int, name: str, scenario: str | None = None) -> bytes:
         """A PNG of the set: `comparison`, `unmet` (for `scenario`, default the first one) or,
@@ -369,91 +392,62 @@ class ScenarioService:
         chosen = comparison.get(scenario) if scenario else comparison.scenarios[0]
         return unmet_plot(comparison.base, chosen)
 
-    # -----------------------------------------------------------------------------------------
-    # Solving
 
-    def process_next(self, options: SweepOptions, executor: Executor | None = None) -> bool:
-        """Claim the oldest queued set and solve it with `options`' executor (or `executor`);
-        False when nothing waits. Never raises for the set's own errors: the set ends
-        `failed` with the error recorded."""
-        if not self.store.queued_scenario_sets():  # A read first: claiming takes the lock.
-            return False
-        state = self.store.claim_next_scenario_set(self.name)
-        if state is None:
-            return False
-        started = time.perf_counter()
-        try:
-            inputs = self.store.scenario_set_inputs(state.id)
-            parameters = inputs["parameters"]
-            sweep = SweepOptions(
-                time_limit=float(parameters["time_limit"]),
-                seed=int(parameters["seed"]),
-                processes=options.processes,
-                executor=options.executor,
-                warm_start=bool(parameters["warm_start"]),
-            )
-            portfolio = build_portfolio(inputs["portfolio"])
-            scenarios = parse_scenarios(inputs["scenarios"])
-            last = [0.0]
+# ---------------------------------------------------------------------------------------------
+# The scenario-set kind, for the workers
 
-            def progress(done: int, total: int, _: str) -> None:
-                if time.monotonic() - last[0] >= self.settings.progress_seconds or done == total:
-                    self.store.save_scenario_progress(state.id, state.attempt, done, total)
-                    last[0] = time.monotonic()
 
-            base_run = inputs.get("base_allocation")
-            if base_run:
-                with using_executor(sweep, executor) as ex:
-                    result = solve_from(
-                        portfolio,
-                        Allocation.model_validate(base_run),
-                        scenarios,
-                        sweep,
-                        ex,
-                        progress,
-                    )
-            else:
-                result = run_sweep(portfolio, scenarios, sweep, progress, executor)
-            comparison = compare_sweep(result)
-            curve = None
-            if inputs.get("ratio_sweep"):
-                spec = RatioSweepSpec.model_validate(inputs["ratio_sweep"])
-                curve = ratio_curve(plan_ratio_sweep(portfolio, spec), result)
-        except Exception as error:
-            log.error("scenario set %s failed:\n%s", state.id, traceback.format_exc())
-            message = f"{type(error).__name__}: {error}"
-            outcome = self._outcome(state, RunStatus.FAILED, None, None, message, started)
-            self.store.finish_scenario_set(
-                state.id, state.attempt, RunStatus.FAILED, outcome, self.name, message
-            )
-            return True
-        outcome = self._outcome(state, RunStatus.DONE, comparison, curve, None, started)
-        self.store.finish_scenario_set(
-            state.id, state.attempt, RunStatus.DONE, outcome, self.name, ""
-        )
-        return True
+def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
+    from allocator.whatif.job import SweepJob
 
-    def _outcome(
-        self,
-        state: ScenarioSetState,
-        status: RunStatus,
-        comparison: SweepComparison | None,
-        curve: RatioCurve | None,
-        error: str | None,
-        started: float,
-    ) -> dict[str, Any]:
-        return {
-            "scenario_set_id": state.id,
-            "status": status.value,
-            "attempt": state.attempt,
-            "worker": self.name,
-            "started_at": state.started_at.isoformat() if state.started_at else None,
-            "finished_at": _now().isoformat(),
-            "seconds": round(time.perf_counter() - started, 3),
-            "comparison": None if comparison is None else comparison.model_dump(mode="json"),
-            "ratio_curve": None if curve is None else curve.model_dump(mode="json"),
-            "error": error,
-        }
+    accepted = ScenarioAccepted.model_validate(store.job_inputs(JobKind.SCENARIO_SET, job.id))
+    return SweepJob(
+        portfolio=accepted.portfolio,
+        base_allocation=accepted.base_allocation,
+        scenarios=accepted.scenarios,
+        ratio_sweep=accepted.spec,
+        time_limit=accepted.parameters.time_limit,
+        seed=accepted.parameters.seed,
+        warm_start=accepted.parameters.warm_start,
+        # A server without workers works on jobs only when asked to (tests, tools): serially.
+        executor="local" if settings.workers else "serial",
+        processes=max(1, settings.workers),
+        niceness=settings.worker_niceness,
+    )
+
+
+def _handle(inputs: Any, progress: Any, stop: threading.Event) -> Any:
+    from allocator.whatif.job import sweep_job
+
+    return sweep_job(inputs, progress, stop)
+
+
+def _progress(raw: tuple[int, int]) -> JobProgress:
+    return JobProgress(done=raw[0], total=raw[1])
+
+
+def _ending(
+    job: JobState, outcome: Any, error: str | None, stopped: bool, timing: dict[str, Any]
+) -> Ending:
+    if stopped:
+        status, error = JobStatus.CANCELLED, None
+    else:
+        status = JobStatus.FAILED if outcome is None else JobStatus.DONE
+    kept = None if stopped else outcome
+    finished = ScenarioFinished(
+        scenario_set_id=job.id,
+        seconds=timing["seconds"],
+        comparison=None if kept is None else kept.comparison,
+        ratio_curve=None if kept is None else kept.ratio_curve,
+        **finished_fields(job, status, error, timing),
+    )
+    message = error or ("Cancelled while running." if stopped else "")
+    return Ending(status, finished.model_dump(mode="json"), message=message)
+
+
+SPEC: JobKindSpec[Any, Any] = JobKindSpec(
+    kind=JobKind.SCENARIO_SET, load=_load, handler=_handle, progress=_progress, ending=_ending
+)
 
 
 def _ratio_spec(raw: Mapping[str, Any]) -> RatioSweepSpec:

@@ -1,31 +1,34 @@
-"""The run store: SQLAlchemy 2 tables, their migrations, and the repository the service uses.
+"""The store: SQLAlchemy 2 tables, their migrations, and the repository the service uses.
 
-An edge. Owns every SQL statement of the package. Four kinds of rows:
+Owns every SQL statement of the package. Four kinds of rows:
 
 - `ledger`: the append-only audit records, each sealed into the SHA-256 chain (`ledger.py`):
-  `portfolio` (an uploaded portfolio), `run_accepted` (a run's full inputs: portfolio snapshot,
-  policy, parameters, versions, who submitted it) and `run_finished` (its outcome and result).
-  Database triggers refuse UPDATE and DELETE; `ledger_head` holds the last record's hash, and
-  appending updates it first, so concurrent writers (server and worker processes) serialize.
-- `runs`: the mutable queue state of each run (status, attempt, progress, summary): the
-  database is the queue, worker processes claim the oldest queued run.
+  `portfolio` (an uploaded portfolio), `run_accepted` / `run_finished` (a run's full inputs and
+  its outcome), `scenario_accepted` / `scenario_finished` (a what-if request and its
+  comparison). Database triggers refuse UPDATE and DELETE; `ledger_head` holds the last
+  record's hash, and appending updates it first, so concurrent writers (server and worker
+  processes) serialize.
+- `jobs`: the mutable queue state of every kind of background work (`service/jobs.py`): kind,
+  number within the kind (the id in its URLs), status, attempt, worker and lease, progress,
+  cancel flag, a summary for lists, and pointers to its accepted and finished ledger records
+  (explanations, whose records are derived from audited ones, keep them on the job). The
+  database is the queue: worker processes claim the first queued job of any kind.
+  `runs` and `scenario_sets` are read-only views over it, for whoever queries them by hand.
 - `portfolios`: an index of the uploaded portfolios; their content lives in the ledger.
 - `api_keys`: name, role and SHA-256 of each key.
-- `scenario_sets`: the queue state of each what-if request (`scenario_service.py`); its inputs
-  and its comparison are `scenario_accepted` and `scenario_finished` ledger records.
 
 SQLite (the default, WAL journal, a file under ./var/) or PostgreSQL through
 `ALLOCATOR_DATABASE_URL`. Schema changes are Alembic migrations in `allocator/store/migrations/`,
-applied by `Store.migrate()`. Imports the service's record types (`runs`,
-`scenario_service`), `ledger` and `keys`.
+applied by `Store.migrate()`. Imports the light service modules only (`jobs`, `portfolios`,
+`ledger`, `keys`): importing the store loads no solver.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +50,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -58,15 +63,18 @@ from sqlalchemy.engine import make_url
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.service import ledger
-from allocator.service.keys import KeyEntry, Role
-from allocator.service.runs import (
-    PortfolioEntry,
-    RunFilter,
-    RunState,
-    RunStatus,
-    RunSummary,
+from allocator.service.jobs import (
+    Ending,
+    JobFilter,
+    JobKind,
+    JobProgress,
+    JobState,
+    JobStatus,
+    NewJob,
+    ended_record,
 )
-from allocator.service.scenario_sets import ScenarioSetState, ScenarioSetSummary
+from allocator.service.keys import KeyEntry, Role
+from allocator.service.portfolios import PortfolioEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -106,57 +114,35 @@ portfolios = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-runs = Table(
-    "runs",
+jobs = Table(
+    "jobs",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("priority", Integer, nullable=False),
     Column("status", String(16), nullable=False, index=True),
-    Column("week", String(10), nullable=False, index=True),
     Column("submitted_by", String(200), nullable=False, index=True),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    Column("portfolio_id", BigInteger),
-    Column("portfolio_name", String(200), nullable=False),
-    Column("previous_run_id", BigInteger),
     Column("time_limit", Float, nullable=False),
-    Column("seed", BigInteger, nullable=False),
+    Column("week", String(10), index=True),
+    Column("portfolio_id", BigInteger, index=True),
     Column("attempt", Integer, nullable=False),
     Column("worker", String(100), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
     Column("cancel_requested", Boolean, nullable=False),
-    Column("best_objective", Float),
-    Column("best_bound", Float),
-    Column("gap", Float),
-    Column("progress_seconds", Float),
-    Column("solve_status", String(16)),
+    Column("progress", Text),
+    Column("summary", Text, nullable=False),
+    Column("result_status", String(16)),
     Column("objective", Float),
     Column("message", Text, nullable=False),
     Column("accepted_seq", BigInteger, ForeignKey("ledger.seq")),
     Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
-)
-scenario_sets = Table(
-    "scenario_sets",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("status", String(16), nullable=False, index=True),
-    Column("submitted_by", String(200), nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("portfolio_id", BigInteger),
-    Column("base_run_id", BigInteger),
-    Column("portfolio_name", String(200), nullable=False),
-    Column("scenarios", Integer, nullable=False),
-    Column("time_limit", Float, nullable=False),
-    Column("seed", BigInteger, nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("worker", String(100), nullable=False),
-    Column("solves_done", Integer, nullable=False),
-    Column("solves_total", Integer, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("accepted_seq", BigInteger, ForeignKey("ledger.seq")),
-    Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
-    Column("kind", String(16), nullable=False, server_default="scenarios"),
+    Column("inputs", Text),
+    Column("outcome", Text),
+    UniqueConstraint("kind", "number", name="uq_jobs_kind_number"),
 )
 api_keys = Table(
     "api_keys",
@@ -169,7 +155,7 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
-ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
 
 
 def now() -> datetime:
@@ -347,439 +333,287 @@ class Store:
         return content
 
     # -----------------------------------------------------------------------------------------
-    # Runs
+    # Jobs: runs, scenario sets and explanations; queue state here, records in the ledger
 
-    def create_run(self, summary: RunSummary, inputs: dict[str, Any]) -> RunState:
-        """Accept a run: its queue row and its `run_accepted` record, in one transaction."""
+    def create_job(self, job: NewJob, content: Callable[[int], dict[str, Any]]) -> JobState:
+        """Accept a job: its queue row and its accepted record (a ledger record for audited
+        kinds), in one transaction. Numbers count up per kind."""
+        ledger_kinds = job.kind.ledger_kinds
         with self._write() as connection:
-            run_id = connection.execute(
-                insert(runs)
+            # Lock the ledger head first (a write: takes the lock), so that numbering and
+            # appending serialize between processes on every database.
+            connection.execute(
+                update(ledger_head).where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq)
+            )
+            number = connection.execute(
+                select(func.coalesce(func.max(jobs.c.number), 0) + 1).where(
+                    jobs.c.kind == job.kind.value
+                )
+            ).scalar_one()
+            record = content(number)
+            job_id = connection.execute(
+                insert(jobs)
                 .values(
-                    status=RunStatus.QUEUED.value,
-                    week=summary.week,
-                    submitted_by=summary.submitted_by,
-                    submitted_at=summary.submitted_at,
-                    portfolio_id=summary.portfolio_id,
-                    portfolio_name=summary.portfolio_name,
-                    previous_run_id=summary.previous_run_id,
-                    time_limit=summary.time_limit,
-                    seed=summary.seed,
+                    kind=job.kind.value,
+                    number=number,
+                    priority=job.kind.priority,
+                    status=QUEUED,
+                    submitted_by=job.submitted_by,
+                    submitted_at=job.submitted_at,
+                    time_limit=job.time_limit,
+                    week=job.week,
+                    portfolio_id=job.portfolio_id,
                     attempt=0,
                     worker="",
                     cancel_requested=False,
+                    summary=json.dumps(dict(job.summary), sort_keys=True),
                     message="",
+                    inputs=None if ledger_kinds else ledger.canonical(record),
                 )
-                .returning(runs.c.id)
+                .returning(jobs.c.id)
             ).scalar_one()
-            content = {"run_id": run_id, **inputs}
-            seq = self._append(connection, "run_accepted", run_id, summary.submitted_by, content)
-            connection.execute(update(runs).where(runs.c.id == run_id).values(accepted_seq=seq))
-        return self.get_run(run_id)
+            if ledger_kinds:
+                seq = self._append(connection, ledger_kinds[0], number, job.submitted_by, record)
+                connection.execute(update(jobs).where(jobs.c.id == job_id).values(accepted_seq=seq))
+        return self.get_job(job.kind, number)
 
-    def get_run(self, run_id: int) -> RunState:
+    def get_job(self, kind: JobKind, number: int) -> JobState:
         with self.engine.connect() as connection:
-            row = connection.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
+            row = connection.execute(
+                select(jobs).where(jobs.c.kind == kind.value, jobs.c.number == number)
+            ).one_or_none()
         if row is None:
-            raise NotFoundError(f"run {run_id} does not exist")
-        return _state(row)
+            raise NotFoundError(f"{kind.label} {number} does not exist")
+        return _job(row)
 
-    def list_runs(self, where: RunFilter, limit: int, offset: int) -> tuple[list[RunState], int]:
-        """Runs matching `where`, newest first, and how many match in all."""
-        conditions = []
+    def list_jobs(self, where: JobFilter, limit: int, offset: int) -> tuple[list[JobState], int]:
+        """Jobs of a kind matching `where`, newest first, and how many match in all."""
+        conditions = [jobs.c.kind == where.kind.value]
         if where.status is not None:
-            conditions.append(runs.c.status == where.status.value)
+            conditions.append(jobs.c.status == where.status.value)
         if where.week is not None:
-            conditions.append(runs.c.week == where.week)
+            conditions.append(jobs.c.week == where.week)
         if where.submitted_by is not None:
-            conditions.append(runs.c.submitted_by == where.submitted_by)
+            conditions.append(jobs.c.submitted_by == where.submitted_by)
         if where.portfolio_id is not None:
-            conditions.append(runs.c.portfolio_id == where.portfolio_id)
+            conditions.append(jobs.c.portfolio_id == where.portfolio_id)
         with self.engine.connect() as connection:
             total = connection.execute(
-                select(func.count()).select_from(runs).where(*conditions)
+                select(func.count()).select_from(jobs).where(*conditions)
             ).scalar_one()
             rows = connection.execute(
-                select(runs)
+                select(jobs)
                 .where(*conditions)
-                .order_by(runs.c.id.desc())
+                .order_by(jobs.c.number.desc())
                 .limit(limit)
                 .offset(offset)
             ).all()
-        return [_state(row) for row in rows], total
+        return [_job(row) for row in rows], total
 
-    def queued_time_limits(self) -> list[float]:
-        """The time limits of the runs waiting for a worker."""
+    def queued_time_limits(self, kind: JobKind | None = JobKind.RUN) -> list[float]:
+        """The time limits of the jobs (of `kind`; of every kind for None) waiting."""
+        condition = [jobs.c.status == QUEUED]
+        if kind is not None:
+            condition.append(jobs.c.kind == kind.value)
         with self.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    select(runs.c.time_limit).where(runs.c.status == RunStatus.QUEUED.value)
-                ).scalars()
-            )
+            return list(connection.execute(select(jobs.c.time_limit).where(*condition)).scalars())
 
-    def run_inputs(self, run_id: int) -> dict[str, Any]:
-        """The content of the run's `run_accepted` record."""
-        content = self._recorded(runs, "accepted_seq", run_id, "run")
-        assert content is not None, "a run is accepted with its record"
+    def job_inputs(self, kind: JobKind, number: int) -> dict[str, Any]:
+        """The job's accepted record."""
+        content = self._recorded(kind, "accepted_seq", "inputs", number)
+        assert content is not None, "a job is accepted with its record"
         return content
 
-    def run_outcome(self, run_id: int) -> dict[str, Any] | None:
-        """The content of the run's `run_finished` record; None while it has not finished."""
-        return self._recorded(runs, "finished_seq", run_id, "run")
+    def job_outcome(self, kind: JobKind, number: int) -> dict[str, Any] | None:
+        """The job's finished record; None while it has not ended."""
+        return self._recorded(kind, "finished_seq", "outcome", number)
 
-    def _recorded(self, table: Table, column: str, key: int, what: str) -> dict[str, Any] | None:
-        """The ledger content a row of `table` points to through `column`; None when it points
-        nowhere yet; NotFoundError naming `what` when there is no such row."""
+    def _recorded(
+        self, kind: JobKind, pointer: str, column: str, number: int
+    ) -> dict[str, Any] | None:
+        """The record a job points to (in the ledger, or on the job for unaudited kinds);
+        None when there is none yet; NotFoundError when there is no such job."""
         with self.engine.connect() as connection:
-            row = connection.execute(select(table.c[column]).where(table.c.id == key)).one_or_none()
-            if row is None:
-                raise NotFoundError(f"{what} {key} does not exist")
-            if row[0] is None:
-                return None
-            content: dict[str, Any] = self._content(connection, row[0])
-        return content
-
-    def claim_next(self, worker: str) -> RunState | None:
-        """Mark the oldest queued run as running on `worker`; None when nothing waits."""
-        oldest = (
-            select(func.min(runs.c.id))
-            .where(runs.c.status == RunStatus.QUEUED.value)
-            .scalar_subquery()
-        )
-        with self._write() as connection:
-            claimed = connection.execute(
-                update(runs)
-                .where(runs.c.id == oldest, runs.c.status == RunStatus.QUEUED.value)
-                .values(
-                    status=RunStatus.RUNNING.value,
-                    attempt=runs.c.attempt + 1,
-                    worker=worker,
-                    started_at=now(),
-                    best_objective=None,
-                    best_bound=None,
-                    gap=None,
-                    progress_seconds=None,
+            row = connection.execute(
+                select(jobs.c[pointer], jobs.c[column]).where(
+                    jobs.c.kind == kind.value, jobs.c.number == number
                 )
-                .returning(runs.c.id)
-            ).scalar_one_or_none()
-        return None if claimed is None else self.get_run(claimed)
+            ).one_or_none()
+            if row is None:
+                raise NotFoundError(f"{kind.label} {number} does not exist")
+            if row[0] is not None:
+                content: dict[str, Any] = self._content(connection, row[0])
+                return content
+        return None if row[1] is None else dict(json.loads(row[1]))
 
     def has_queued(self) -> bool:
         with self.engine.connect() as connection:
             found = connection.execute(
-                select(runs.c.id).where(runs.c.status == RunStatus.QUEUED.value).limit(1)
+                select(jobs.c.id).where(jobs.c.status == QUEUED).limit(1)
             ).first()
         return found is not None
 
-    def save_progress(
+    def claim_job(self, worker: str, lease_seconds: float) -> JobState | None:
+        """Mark the first queued job (by priority, then age) as running on `worker`; None
+        when nothing waits."""
+        first = (
+            select(jobs.c.id)
+            .where(jobs.c.status == QUEUED)
+            .order_by(jobs.c.priority, jobs.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        started = now()
+        with self._write() as connection:
+            claimed = connection.execute(
+                update(jobs)
+                .where(jobs.c.id == first, jobs.c.status == QUEUED)
+                .values(
+                    status=RUNNING,
+                    attempt=jobs.c.attempt + 1,
+                    worker=worker,
+                    started_at=started,
+                    lease_until=started + timedelta(seconds=lease_seconds),
+                    progress=None,
+                )
+                .returning(jobs.c.kind, jobs.c.number)
+            ).one_or_none()
+        return None if claimed is None else self.get_job(JobKind(claimed[0]), claimed[1])
+
+    def _attempt(self, kind: JobKind, number: int, attempt: int) -> list[Any]:
+        return [
+            jobs.c.kind == kind.value,
+            jobs.c.number == number,
+            jobs.c.attempt == attempt,
+            jobs.c.status == RUNNING,
+        ]
+
+    def save_job_progress(
         self,
-        run_id: int,
+        kind: JobKind,
+        number: int,
         attempt: int,
-        objective: float,
-        bound: float | None,
-        gap: float | None,
-        seconds: float,
+        progress: JobProgress | None,
+        lease_seconds: float,
     ) -> None:
+        """Write a running attempt's progress (None: keep it) and renew its lease."""
+        values: dict[str, Any] = {"lease_until": now() + timedelta(seconds=lease_seconds)}
+        if progress is not None:
+            values["progress"] = progress.model_dump_json(exclude_none=True)
         with self._write() as connection:
             connection.execute(
-                update(runs)
-                .where(
-                    runs.c.id == run_id,
-                    runs.c.attempt == attempt,
-                    runs.c.status == RunStatus.RUNNING.value,
-                )
-                .values(
-                    best_objective=objective, best_bound=bound, gap=gap, progress_seconds=seconds
-                )
+                update(jobs).where(*self._attempt(kind, number, attempt)).values(**values)
             )
 
-    def cancel_requested(self, run_id: int, attempt: int) -> bool:
-        """True when the run was asked to stop, or is no longer this attempt's to run."""
+    def job_cancel_requested(self, kind: JobKind, number: int, attempt: int) -> bool:
+        """True when the job was asked to stop, or is no longer this attempt's to work on."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(runs.c.cancel_requested, runs.c.attempt, runs.c.status).where(
-                    runs.c.id == run_id
+                select(jobs.c.cancel_requested, jobs.c.attempt, jobs.c.status).where(
+                    jobs.c.kind == kind.value, jobs.c.number == number
                 )
             ).one_or_none()
         if row is None:
             return True
-        return bool(row.cancel_requested) or row.attempt != attempt or row.status != "running"
+        return bool(row.cancel_requested) or row.attempt != attempt or row.status != RUNNING
 
-    def request_cancel(self, run_id: int, actor: str) -> RunState:
-        """Cancel a queued run at once (recorded as cancelled, no result), or ask the worker
-        of a running one to stop. Returns the run as it now stands."""
+    def cancel_job(self, kind: JobKind, number: int, actor: str) -> JobState:
+        """Cancel a queued job at once (recorded as cancelled, no result), or ask the worker
+        of a running one to stop. Returns the job as it now stands."""
         with self._write() as connection:
             if connection.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.status == RunStatus.QUEUED.value)
-                .values(status=RunStatus.CANCELLED.value, cancel_requested=True)
+                update(jobs)
+                .where(jobs.c.kind == kind.value, jobs.c.number == number, jobs.c.status == QUEUED)
+                .values(status=JobStatus.CANCELLED.value, cancel_requested=True)
             ).rowcount:
-                outcome = {
-                    "run_id": run_id,
-                    "status": RunStatus.CANCELLED.value,
-                    "attempt": 0,
-                    "cancelled_by": actor,
-                    "result": None,
-                    "error": None,
-                }
-                self._close_run(
-                    connection, run_id, outcome, actor, message="Cancelled while queued."
+                outcome = ended_record(
+                    kind, number, JobStatus.CANCELLED, 0, None, cancelled_by=actor
                 )
+                ending = Ending(JobStatus.CANCELLED, outcome, message="Cancelled while queued.")
+                self._close_job(connection, kind, number, ending, actor)
             else:
                 connection.execute(
-                    update(runs)
-                    .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                    update(jobs)
+                    .where(
+                        jobs.c.kind == kind.value, jobs.c.number == number, jobs.c.status == RUNNING
+                    )
                     .values(cancel_requested=True)
                 )
-        return self.get_run(run_id)
+        return self.get_job(kind, number)
 
-    def finish(
-        self,
-        run_id: int,
-        attempt: int,
-        status: RunStatus,
-        outcome: dict[str, Any],
-        actor: str,
-        solve_status: str | None = None,
-        objective: float | None = None,
-        message: str = "",
+    def finish_job(
+        self, kind: JobKind, number: int, attempt: int, ending: Ending, actor: str
     ) -> bool:
-        """Record the end of a run's attempt: its `run_finished` record and its final state,
-        in one transaction. False (and nothing written) when the attempt is no longer current."""
+        """Record the end of a job's attempt: its finished record and its final state, in one
+        transaction. False (and nothing written) when the attempt is no longer current."""
         with self._write() as connection:
             changed = connection.execute(
-                update(runs)
-                .where(
-                    runs.c.id == run_id,
-                    runs.c.attempt == attempt,
-                    runs.c.status == RunStatus.RUNNING.value,
-                )
-                .values(status=status.value)
+                update(jobs)
+                .where(*self._attempt(kind, number, attempt))
+                .values(status=ending.status.value)
             ).rowcount
             if not changed:
                 return False
-            self._close_run(connection, run_id, outcome, actor, solve_status, objective, message)
+            self._close_job(connection, kind, number, ending, actor)
         return True
 
-    def _close_run(
-        self,
-        connection: Connection,
-        run_id: int,
-        outcome: dict[str, Any],
-        actor: str,
-        solve_status: str | None = None,
-        objective: float | None = None,
-        message: str = "",
+    def _close_job(
+        self, connection: Connection, kind: JobKind, number: int, ending: Ending, actor: str
     ) -> None:
-        seq = self._append(connection, "run_finished", run_id, actor, outcome)
-        connection.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                finished_seq=seq,
-                finished_at=now(),
-                solve_status=solve_status,
-                objective=objective,
-                message=message,
+        values: dict[str, Any] = {
+            "finished_at": now(),
+            "result_status": ending.result_status,
+            "objective": ending.objective,
+            "message": ending.message,
+            "lease_until": None,
+        }
+        ledger_kinds = kind.ledger_kinds
+        if ledger_kinds:
+            values["finished_seq"] = self._append(
+                connection, ledger_kinds[1], number, actor, ending.outcome
             )
+        else:
+            values["outcome"] = ledger.canonical(ending.outcome)
+        connection.execute(
+            update(jobs).where(jobs.c.kind == kind.value, jobs.c.number == number).values(**values)
         )
 
-    def requeue_running(self, workers: Sequence[str] | None, max_attempts: int) -> list[int]:
-        """Put runs left `running` by dead workers (all of them when `workers` is None) back in
-        the queue; a run that has had `max_attempts` attempts fails instead. Returns their ids."""
-        condition = [runs.c.status == RunStatus.RUNNING.value]
+    def requeue_jobs(
+        self, workers: Sequence[str] | None, max_attempts: int, expired: bool = False
+    ) -> dict[JobKind, list[int]]:
+        """Put jobs left `running` by dead workers (all of them when `workers` is None; with
+        `expired`, also those whose lease ran out) back in the queue; a job that has had
+        `max_attempts` attempts fails instead. Returns their numbers by kind."""
+        condition: list[Any] = [jobs.c.status == RUNNING]
+        chosen: list[Any] = []
         if workers is not None:
-            condition.append(runs.c.worker.in_(list(workers)))
+            chosen.append(jobs.c.worker.in_(list(workers)))
+            if expired:
+                chosen.append(jobs.c.lease_until < now())
+            condition.append(or_(*chosen))
         with self._write() as connection:
             stuck = connection.execute(
-                update(runs)
+                update(jobs)
                 .where(*condition)
-                .values(status=RunStatus.QUEUED.value, worker="")
-                .returning(runs.c.id, runs.c.attempt)
+                .values(status=QUEUED, worker="", lease_until=None)
+                .returning(jobs.c.kind, jobs.c.number, jobs.c.attempt)
             ).all()
-            for row in stuck:
+            found: dict[JobKind, list[int]] = {kind: [] for kind in JobKind}
+            for row in sorted(stuck, key=lambda r: (r.kind, r.number)):
+                kind = JobKind(row.kind)
+                found[kind].append(row.number)
                 if row.attempt < max_attempts:
                     continue
                 connection.execute(
-                    update(runs).where(runs.c.id == row.id).values(status=RunStatus.FAILED.value)
+                    update(jobs)
+                    .where(jobs.c.kind == kind.value, jobs.c.number == row.number)
+                    .values(status=JobStatus.FAILED.value)
                 )
                 error = f"the worker process died during each of {row.attempt} attempts"
-                outcome = {
-                    "run_id": row.id,
-                    "status": RunStatus.FAILED.value,
-                    "attempt": row.attempt,
-                    "result": None,
-                    "error": error,
-                }
-                self._close_run(connection, row.id, outcome, "server", message=error)
-        return [row.id for row in stuck]
-
-    # -----------------------------------------------------------------------------------------
-    # Scenario sets (what-if requests): queue state here, inputs and outcome in the ledger
-
-    def create_scenario_set(
-        self, summary: ScenarioSetSummary, inputs: dict[str, Any]
-    ) -> ScenarioSetState:
-        """Accept a scenario set: its queue row and its `scenario_accepted` record."""
-        with self._write() as connection:
-            set_id = connection.execute(
-                insert(scenario_sets)
-                .values(
-                    status=RunStatus.QUEUED.value,
-                    kind=summary.kind,
-                    submitted_by=summary.submitted_by,
-                    submitted_at=summary.submitted_at,
-                    portfolio_id=summary.portfolio_id,
-                    base_run_id=summary.base_run_id,
-                    portfolio_name=summary.portfolio_name,
-                    scenarios=summary.scenarios,
-                    time_limit=summary.time_limit,
-                    seed=summary.seed,
-                    attempt=0,
-                    worker="",
-                    solves_done=0,
-                    solves_total=0,
-                    message="",
-                )
-                .returning(scenario_sets.c.id)
-            ).scalar_one()
-            content = {"scenario_set_id": set_id, **inputs}
-            seq = self._append(
-                connection, "scenario_accepted", set_id, summary.submitted_by, content
-            )
-            connection.execute(
-                update(scenario_sets).where(scenario_sets.c.id == set_id).values(accepted_seq=seq)
-            )
-        return self.get_scenario_set(set_id)
-
-    def get_scenario_set(self, set_id: int) -> ScenarioSetState:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(scenario_sets).where(scenario_sets.c.id == set_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"scenario set {set_id} does not exist")
-        return _scenario_state(row)
-
-    def scenario_set_inputs(self, set_id: int) -> dict[str, Any]:
-        """The content of the set's `scenario_accepted` record."""
-        content = self._recorded(scenario_sets, "accepted_seq", set_id, "scenario set")
-        assert content is not None, "a scenario set is accepted with its record"
-        return content
-
-    def scenario_set_outcome(self, set_id: int) -> dict[str, Any] | None:
-        """The content of the set's `scenario_finished` record; None until it has ended."""
-        return self._recorded(scenario_sets, "finished_seq", set_id, "scenario set")
-
-    def queued_scenario_sets(self) -> int:
-        with self.engine.connect() as connection:
-            count: int = connection.execute(
-                select(func.count())
-                .select_from(scenario_sets)
-                .where(scenario_sets.c.status == RunStatus.QUEUED.value)
-            ).scalar_one()
-        return count
-
-    def claim_next_scenario_set(self, worker: str) -> ScenarioSetState | None:
-        """Mark the oldest queued set as running on `worker`; None when nothing waits."""
-        oldest = (
-            select(func.min(scenario_sets.c.id))
-            .where(scenario_sets.c.status == RunStatus.QUEUED.value)
-            .scalar_subquery()
-        )
-        with self._write() as connection:
-            claimed = connection.execute(
-                update(scenario_sets)
-                .where(
-                    scenario_sets.c.id == oldest,
-                    scenario_sets.c.status == RunStatus.QUEUED.value,
-                )
-                .values(
-                    status=RunStatus.RUNNING.value,
-                    attempt=scenario_sets.c.attempt + 1,
-                    worker=worker,
-                    started_at=now(),
-                    solves_done=0,
-                )
-                .returning(scenario_sets.c.id)
-            ).scalar_one_or_none()
-        return None if claimed is None else self.get_scenario_set(claimed)
-
-    def save_scenario_progress(self, set_id: int, attempt: int, done: int, total: int) -> None:
-        with self._write() as connection:
-            connection.execute(
-                update(scenario_sets)
-                .where(
-                    scenario_sets.c.id == set_id,
-                    scenario_sets.c.attempt == attempt,
-                    scenario_sets.c.status == RunStatus.RUNNING.value,
-                )
-                .values(solves_done=done, solves_total=total)
-            )
-
-    def finish_scenario_set(
-        self,
-        set_id: int,
-        attempt: int,
-        status: RunStatus,
-        outcome: dict[str, Any],
-        actor: str,
-        message: str = "",
-    ) -> bool:
-        """Record the end of a set's attempt: its `scenario_finished` record and final state.
-        False (and nothing written) when the attempt is no longer current."""
-        with self._write() as connection:
-            changed = connection.execute(
-                update(scenario_sets)
-                .where(
-                    scenario_sets.c.id == set_id,
-                    scenario_sets.c.attempt == attempt,
-                    scenario_sets.c.status == RunStatus.RUNNING.value,
-                )
-                .values(status=status.value)
-            ).rowcount
-            if not changed:
-                return False
-            seq = self._append(connection, "scenario_finished", set_id, actor, outcome)
-            connection.execute(
-                update(scenario_sets)
-                .where(scenario_sets.c.id == set_id)
-                .values(finished_seq=seq, finished_at=now(), message=message)
-            )
-        return True
-
-    def requeue_running_scenario_sets(self, max_attempts: int) -> list[int]:
-        """Put sets left `running` by a dead server back in the queue; a set that has had
-        `max_attempts` attempts fails instead. Returns their ids."""
-        with self._write() as connection:
-            stuck = connection.execute(
-                update(scenario_sets)
-                .where(scenario_sets.c.status == RunStatus.RUNNING.value)
-                .values(status=RunStatus.QUEUED.value, worker="")
-                .returning(scenario_sets.c.id, scenario_sets.c.attempt)
-            ).all()
-            for row in stuck:
-                if row.attempt < max_attempts:
-                    continue
-                connection.execute(
-                    update(scenario_sets)
-                    .where(scenario_sets.c.id == row.id)
-                    .values(status=RunStatus.FAILED.value)
-                )
-                error = f"the server stopped during each of {row.attempt} attempts"
-                outcome = {
-                    "scenario_set_id": row.id,
-                    "status": RunStatus.FAILED.value,
-                    "attempt": row.attempt,
-                    "comparison": None,
-                    "error": error,
-                }
-                seq = self._append(connection, "scenario_finished", row.id, "server", outcome)
-                connection.execute(
-                    update(scenario_sets)
-                    .where(scenario_sets.c.id == row.id)
-                    .values(finished_seq=seq, finished_at=now(), message=error)
-                )
-        return [row.id for row in stuck]
+                outcome = ended_record(kind, row.number, JobStatus.FAILED, row.attempt, error)
+                ending = Ending(JobStatus.FAILED, outcome, message=error)
+                self._close_job(connection, kind, row.number, ending, "server")
+        return found
 
     # -----------------------------------------------------------------------------------------
     # API keys
@@ -827,27 +661,24 @@ class Store:
             ).rowcount
 
 
-def _state(row: Row[Any]) -> RunState:
-    return RunState(
-        id=row.id,
-        status=RunStatus(row.status),
-        week=row.week,
+def _job(row: Row[Any]) -> JobState:
+    return JobState(
+        kind=JobKind(row.kind),
+        id=row.number,
+        status=JobStatus(row.status),
         submitted_by=row.submitted_by,
         submitted_at=_utc(row.submitted_at) or now(),
         started_at=_utc(row.started_at),
         finished_at=_utc(row.finished_at),
-        portfolio_id=row.portfolio_id,
-        portfolio_name=row.portfolio_name,
-        previous_run_id=row.previous_run_id,
         time_limit=row.time_limit,
-        seed=row.seed,
+        week=row.week,
+        portfolio_id=row.portfolio_id,
         attempt=row.attempt,
+        worker=row.worker,
         cancel_requested=bool(row.cancel_requested),
-        best_objective=row.best_objective,
-        best_bound=row.best_bound,
-        gap=row.gap,
-        progress_seconds=row.progress_seconds,
-        solve_status=row.solve_status,
+        progress=JobProgress.model_validate_json(row.progress or "{}"),
+        summary=json.loads(row.summary),
+        result_status=row.result_status,
         objective=row.objective,
         message=row.message,
     )
@@ -859,26 +690,4 @@ def _key(row: Row[Any]) -> KeyEntry:
         role=Role(row.role),
         created_at=_utc(row.created_at) or now(),
         revoked_at=_utc(row.revoked_at),
-    )
-
-
-def _scenario_state(row: Row[Any]) -> ScenarioSetState:
-    return ScenarioSetState(
-        id=row.id,
-        status=RunStatus(row.status),
-        kind=row.kind,
-        submitted_by=row.submitted_by,
-        submitted_at=_utc(row.submitted_at) or now(),
-        started_at=_utc(row.started_at),
-        finished_at=_utc(row.finished_at),
-        portfolio_id=row.portfolio_id,
-        base_run_id=row.base_run_id,
-        portfolio_name=row.portfolio_name,
-        scenarios=row.scenarios,
-        time_limit=row.time_limit,
-        seed=row.seed,
-        attempt=row.attempt,
-        solves_done=row.solves_done,
-        solves_total=row.solves_total,
-        message=row.message,
     )

@@ -1,21 +1,22 @@
 """/v1/runs/{id}/explain: why an opportunity got (or did not get) engineers, an engineer's
 contribution, two opportunities side by side, fairness, and an infeasible run's conflict.
 
-Thin: reads the run's recorded inputs and result through the service, builds the
-explanation's look-ups once per run (kept for the few most recent runs, since a finished run
-never changes) and returns `allocator.explain.explanations`'s answers, each with a
-plain-language summary.
-Re-solves (prices, permutation checks) run in FastAPI's thread pool and are capped by the
-server's maximum time limit.
+A per-kind view over the job service. Answers that need no re-solve are synchronous views:
+the run's recorded inputs and result, the explanation's look-ups built once per run (kept for
+the few most recent runs, since a finished run never changes) and
+`allocator.explain.explanations`'s answers, each with a plain-language summary. Answers that
+may solve (the price of an unstaffed opportunity, a contrast with one, fairness) are
+explanation jobs (`service.explanations`): a worker process answers, the route waits, and no
+solver runs in the server. Each re-solve is capped by the server's maximum time limit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from allocator.explain.explanations import (
@@ -28,9 +29,10 @@ from allocator.explain.explanations import (
     explain_conflicts,
     explain_engineer,
     explain_opportunity,
-    fairness,
 )
-from allocator.model import Portfolio
+from allocator.explain.job import Question
+from allocator.service.explanations import ExplanationAsked, ExplanationService
+from allocator.service.keys import Principal
 from allocator.service.runs import RunService
 from allocator.web.routes.deps import Reader, ServiceDep
 from allocator.web.routes.models import MAX_ID
@@ -63,13 +65,24 @@ def _run(request: Request, service: RunService, run_id: int) -> Run:
             cache.move_to_end(run_id)
             return cache[run_id]
     _, allocation = service.result(run_id)
-    portfolio = Portfolio.model_validate(service.inputs(run_id)["portfolio"])
-    run = Run.of(portfolio, allocation)
+    run = Run.of(service.accepted(run_id).portfolio, allocation)
     with lock:
         cache[run_id] = run
         while len(cache) > CACHED_RUNS:
             cache.popitem(last=False)
     return run
+
+
+def get_explanations(request: Request) -> ExplanationService:
+    service: ExplanationService = request.app.state.explanations
+    return service
+
+
+ExplanationsDep = Annotated[ExplanationService, Depends(get_explanations)]
+
+
+def _asked(run_id: int, principal: Principal, **question: Any) -> ExplanationAsked:
+    return ExplanationAsked(run_id=run_id, asked_by=principal.name, question=Question(**question))
 
 
 def _init(state: object) -> threading.Lock:
@@ -93,7 +106,8 @@ def explain_an_opportunity(
     opportunity_id: RecordId,
     request: Request,
     service: ServiceDep,
-    _: Reader,
+    explanations: ExplanationsDep,
+    principal: Reader,
     price: Annotated[
         bool, Query(description="For an unstaffed one: re-solve forced staffed (the price).")
     ] = True,
@@ -103,9 +117,17 @@ def explain_an_opportunity(
     stopped each; for an unstaffed opportunity the binding reasons, the price of forcing it
     staffed (re-solved) and what it would take."""
     run = _run(request, service, run_id)
-    return explain_opportunity(
-        run, opportunity_id, with_price=price, time_limit=_seconds(service, time_limit)
+    run.opportunity(opportunity_id)  # 404 here for an unknown one.
+    if not price or opportunity_id in run.staffed or not run.roles_of.get(opportunity_id):
+        return explain_opportunity(run, opportunity_id, with_price=False)  # No re-solve.
+    asked = _asked(
+        run_id,
+        principal,
+        kind="opportunity",
+        opportunity_id=opportunity_id,
+        time_limit=_seconds(service, time_limit),
     )
+    return OpportunityExplanation.model_validate(explanations.ask(asked, principal))
 
 
 @router.get(
@@ -125,14 +147,20 @@ def contrast_two(
     run_id: RunId,
     request: Request,
     service: ServiceDep,
-    _: Reader,
+    explanations: ExplanationsDep,
+    principal: Reader,
     a: Annotated[str, Query(min_length=1, max_length=200, description="First opportunity.")],
     b: Annotated[str, Query(min_length=1, max_length=200, description="Second opportunity.")],
     time_limit: Seconds = 3.0,
 ) -> Contrast:
     """Why did `a` get its engineers and `b` nobody (or both, or neither)?"""
     run = _run(request, service, run_id)
-    return contrast(run, a, b, time_limit=_seconds(service, time_limit))
+    run.opportunity(a), run.opportunity(b)  # 404 here for an unknown one.
+    if {a, b} <= run.staffed:
+        return contrast(run, a, b)  # Both staffed: no price, no re-solve.
+    seconds = _seconds(service, time_limit)
+    asked = _asked(run_id, principal, kind="contrast", a=a, b=b, time_limit=seconds)
+    return Contrast.model_validate(explanations.ask(asked, principal))
 
 
 @router.get(
@@ -142,7 +170,8 @@ def fairness_of_run(
     run_id: RunId,
     request: Request,
     service: ServiceDep,
-    _: Reader,
+    explanations: ExplanationsDep,
+    principal: Reader,
     verify: Annotated[
         bool, Query(description="Re-solve with seniority and requester permuted.")
     ] = False,
@@ -150,8 +179,11 @@ def fairness_of_run(
 ) -> Fairness:
     """Share of requested expected value covered per group, next to the seniority-first
     status quo; with `verify`, a re-solve shows the allocation ignores who asked."""
-    run = _run(request, service, run_id)
-    return fairness(run, verify=verify, time_limit=_seconds(service, time_limit))
+    # A job even without `verify`: the seniority-first baseline may call CP-SAT for pins.
+    service.result(run_id)  # 404 or 409 here, before anything is queued.
+    seconds = _seconds(service, time_limit)
+    asked = _asked(run_id, principal, kind="fairness", verify=verify, time_limit=seconds)
+    return Fairness.model_validate(explanations.ask(asked, principal))
 
 
 @router.get("/conflicts", summary="An infeasible run's conflict", responses=errors(404, 409))

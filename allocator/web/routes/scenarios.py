@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from allocator.service.runs import RunStatus
+from allocator.service.jobs import JobStatus as RunStatus
 from allocator.service.scenario_sets import (
     MAX_SCENARIOS,
     ScenarioRequest,
@@ -114,7 +114,7 @@ class ScenarioSetOut(BaseModel):
 
     id: int = Field(description="Scenario set id.")
     kind: str = Field(description="`scenarios` (given in the request) or `ratio_sweep`.")
-    status: RunStatus = Field(description="queued, running, done or failed.")
+    status: RunStatus = Field(description="queued, running, done, failed or cancelled.")
     submitted_by: str = Field(description="Name of the key that submitted it.")
     submitted_at: datetime = Field(description="When it was accepted (UTC).")
     started_at: datetime | None = Field(description="When a worker took it (UTC).")
@@ -158,6 +158,15 @@ class ScenarioSetOut(BaseModel):
             comparison_url=f"{base}/comparison" if done else None,
             plot_urls=[f"{base}/plots/{p.value}.png" for p in plots] if done else [],
         )
+
+
+class ScenarioSetPage(BaseModel):
+    """One page of scenario sets, newest first."""
+
+    items: list[ScenarioSetOut] = Field(description="The scenario sets of this page.")
+    total: int = Field(description="Scenario sets matching the filters, in all.")
+    limit: int = Field(description="Page size asked for.")
+    offset: int = Field(description="Scenario sets skipped.")
 
 
 class ComparisonOut(BaseModel):
@@ -218,6 +227,31 @@ def submit_scenarios(
     state = service.submit(request, principal)
     response.headers["Location"] = f"/v1/scenarios/{state.id}"
     return ScenarioSetOut.of(state)
+
+
+@router.get("", summary="List scenario sets", responses=errors())
+def list_scenario_sets(
+    service: ScenariosDep,
+    _: Reader,
+    status: Annotated[RunStatus | None, Query(description="Only sets in this status.")] = None,
+    submitted_by: Annotated[
+        str | None, Query(max_length=200, description="Only sets submitted by this key name.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Sets to skip.")] = 0,
+) -> ScenarioSetPage:
+    """Scenario sets matching every filter given, newest first, one page at a time."""
+    items, total = service.list(status, submitted_by, limit, offset)
+    return ScenarioSetPage(
+        items=[ScenarioSetOut.of(s) for s in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/{set_id}/cancel", summary="Cancel a scenario set", responses=errors(404, 409))
+def cancel_scenario_set(set_id: SetId, service: ScenariosDep, principal: Planner) -> ScenarioSetOut:
+    """A queued set ends at once; a running one after the solve it is on, without a
+    comparison, marked cancelled. 409 when the set has already ended."""
+    return ScenarioSetOut.of(service.cancel(set_id, principal))
 
 
 @router.get("/{set_id}", summary="Read a scenario set", responses=errors(404))

@@ -1,0 +1,588 @@
+"""One job pipeline for every kind of background work: runs, scenario sets, explanations.
+
+The database is the queue: one `jobs` table (kind, per-kind number, status, attempt, lease,
+progress, cancel flag, ledger pointers). This module holds what every kind shares and nothing
+that solves, so the store can import it without loading a solver:
+
+- the records (`JobState`, `JobProgress`, `NewJob`, `JobFilter`) and `JobStore`, the queue
+  methods the store implements;
+- `JobService`: submit (with a queue limit and 429), get, list, cancel, the accepted and
+  finished records;
+- `WorkerPool` and `work`: spawned worker processes that claim the oldest queued job of any
+  kind and call its kind's pure handler `handler(inputs, progress, stop) -> outcome`
+  (`allocator.solve.job`, `allocator.whatif.job`, `allocator.explain.job`). A watcher thread
+  beside the handler writes progress, renews the lease, and turns a cancel flag into the
+  handler's stop event. Handlers never touch the store: a kind's `JobKindSpec` (in
+  `service.runs`, `service.scenario_sets`, `service.explanations`) loads the handler's typed
+  inputs from the records and turns its outcome into the finished record.
+- Recovery: at start-up, jobs left `running` by a server that died are queued again; while
+  serving, a supervisor does the same for a worker process that dies (or a lease that
+  expires), and fails a job after `max_attempts` attempts. Each attempt is numbered, so a
+  late write from a stale attempt is ignored.
+
+Imports the domain's errors, `keys` and `settings`; the kinds' modules only inside the
+worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import importlib
+import logging
+import math
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from allocator.errors import AllocatorError, NotFoundError
+from allocator.service.keys import KeyEntry
+from allocator.service.ledger import Verdict
+from allocator.service.settings import Settings
+
+log = logging.getLogger("allocator.jobs")
+
+
+class JobKind(enum.StrEnum):
+    """The kinds of background work. Each numbers its jobs from 1 (the id in its URLs)."""
+
+    RUN = "run"
+    SCENARIO_SET = "scenario_set"
+    EXPLANATION = "explanation"
+
+    @property
+    def label(self) -> str:
+        """How messages name jobs of this kind: `run 3`, `scenario set 2`."""
+        return self.value.replace("_", " ")
+
+    @property
+    def id_key(self) -> str:
+        """The key that names the job in its records: `run_id`, `scenario_set_id`."""
+        return f"{self.value}_id"
+
+    @property
+    def ledger_kinds(self) -> tuple[str, str] | None:
+        """The ledger record kinds of its accepted inputs and its outcome; None for work whose
+        inputs and outcome are derived from audited records and are kept on the job itself."""
+        return LEDGER_KINDS.get(self)
+
+    @property
+    def priority(self) -> int:
+        """Lower is claimed first: an explanation someone is waiting for goes before runs."""
+        return 0 if self is JobKind.EXPLANATION else 1
+
+
+LEDGER_KINDS = {
+    JobKind.RUN: ("run_accepted", "run_finished"),
+    JobKind.SCENARIO_SET: ("scenario_accepted", "scenario_finished"),
+}
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is: waiting, being worked on, or ended one of three ways."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class QueueFullError(AllocatorError):
+    """Too many jobs are waiting; try again after `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ConflictError(AllocatorError):
+    """The job is not in a state that allows the request, e.g. no result yet (HTTP 409)."""
+
+
+class JobProgress(BaseModel):
+    """How far a running job has come; each kind fills what it knows."""
+
+    best_objective: float | None = None
+    best_bound: float | None = None
+    gap: float | None = None
+    seconds: float | None = None
+    done: int | None = None
+    total: int | None = None
+
+
+class Accepted(BaseModel):
+    """What every kind's accepted record holds besides its own inputs."""
+
+    model_config = ConfigDict(extra="allow")  # Fields added later are read back as they are.
+
+    submitted_by: str
+    submitted_role: str
+    submitted_at: str
+    versions: dict[str, str]
+
+
+class Finished(BaseModel):
+    """What every kind's finished record holds besides its own outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: JobStatus
+    attempt: int
+    worker: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+def finished_fields(
+    job: JobState, status: JobStatus, error: str | None, timing: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The `Finished` fields of an attempt that ran: see `execute`'s timing."""
+    return {
+        "status": status,
+        "attempt": job.attempt,
+        "worker": timing["worker"],
+        "started_at": timing["started_at"],
+        "finished_at": timing["finished_at"],
+        "error": error,
+    }
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as accepted: what every kind has, and its kind's summary for lists and views."""
+
+    kind: JobKind
+    submitted_by: str
+    submitted_at: datetime
+    time_limit: float
+    summary: Mapping[str, Any]
+    week: str | None = None
+    portfolio_id: int | None = None
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's queue state as stored. `id` is its number within its kind."""
+
+    kind: JobKind
+    id: int
+    status: JobStatus
+    submitted_by: str
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    time_limit: float
+    week: str | None
+    portfolio_id: int | None
+    attempt: int
+    worker: str
+    cancel_requested: bool
+    progress: JobProgress
+    summary: dict[str, Any]
+    result_status: str | None
+    objective: float | None
+    message: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.label} {self.id}"
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    kind: JobKind
+    status: JobStatus | None = None
+    week: str | None = None
+    submitted_by: str | None = None
+    portfolio_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How an attempt ended, as the store records it."""
+
+    status: JobStatus
+    outcome: dict[str, Any]
+    result_status: str | None = None
+    objective: float | None = None
+    message: str = ""
+
+
+class JobStore(Protocol):
+    """The queue methods of the store (`store.Store` implements them)."""
+
+    def create_job(self, job: NewJob, content: Callable[[int], dict[str, Any]]) -> JobState: ...
+    def get_job(self, kind: JobKind, number: int) -> JobState: ...
+    def list_jobs(
+        self, where: JobFilter, limit: int, offset: int
+    ) -> tuple[list[JobState], int]: ...
+    def queued_time_limits(self, kind: JobKind | None = JobKind.RUN) -> list[float]: ...
+    def job_inputs(self, kind: JobKind, number: int) -> dict[str, Any]: ...
+    def job_outcome(self, kind: JobKind, number: int) -> dict[str, Any] | None: ...
+    def has_queued(self) -> bool: ...
+    def claim_job(self, worker: str, lease_seconds: float) -> JobState | None: ...
+    def save_job_progress(
+        self,
+        kind: JobKind,
+        number: int,
+        attempt: int,
+        progress: JobProgress | None,
+        lease_seconds: float,
+    ) -> None: ...
+    def job_cancel_requested(self, kind: JobKind, number: int, attempt: int) -> bool: ...
+    def cancel_job(self, kind: JobKind, number: int, actor: str) -> JobState: ...
+    def finish_job(
+        self, kind: JobKind, number: int, attempt: int, ending: Ending, actor: str
+    ) -> bool: ...
+    def requeue_jobs(
+        self, workers: Sequence[str] | None, max_attempts: int, expired: bool = False
+    ) -> dict[JobKind, list[int]]: ...
+    def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
+    def verify_ledger(self) -> Verdict: ...
+    def find_key(self, key_sha256: str) -> KeyEntry | None: ...
+    def close(self) -> None: ...
+
+
+StoreFactory = Callable[[], JobStore]
+"""Opens the store in a worker process; must be picklable (e.g. `partial(Store, url)`)."""
+
+Inputs = TypeVar("Inputs")
+Outcome = TypeVar("Outcome")
+
+
+@dataclass(frozen=True)
+class JobKindSpec(Generic[Inputs, Outcome]):
+    """What the worker needs to know of a kind: how to read the handler's typed inputs from
+    the records, the pure handler, how to report its progress, and how to record its end."""
+
+    kind: JobKind
+    load: Callable[[JobStore, JobState, Settings], Inputs]
+    handler: Callable[[Inputs, Callable[[Any], None], threading.Event], Outcome]
+    progress: Callable[[Any], JobProgress]
+    ending: Callable[[JobState, Outcome | None, str | None, bool, dict[str, Any]], Ending]
+    """(job, outcome or None, error or None, stopped, timing fields) -> Ending."""
+
+
+SPECS = {
+    JobKind.RUN: "allocator.service.runs",
+    JobKind.SCENARIO_SET: "allocator.service.scenario_sets",
+    JobKind.EXPLANATION: "allocator.service.explanations",
+}
+"""The module of each kind; its `SPEC` is imported in the worker processes only."""
+
+
+def spec_of(kind: JobKind) -> JobKindSpec[Any, Any]:
+    spec: JobKindSpec[Any, Any] = importlib.import_module(SPECS[kind]).SPEC
+    return spec
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ended_record(
+    kind: JobKind, number: int, status: JobStatus, attempt: int, error: str | None, **more: Any
+) -> dict[str, Any]:
+    """The finished record of a job that ended without its handler's outcome."""
+    return {
+        kind.id_key: number,
+        "status": status.value,
+        "attempt": attempt,
+        "result": None,
+        "error": error,
+        **more,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+
+
+@dataclass
+class JobService:
+    """Submit, read, list and cancel jobs of any kind, over one store."""
+
+    store: JobStore
+    settings: Settings
+    _submit_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submit(
+        self,
+        job: NewJob,
+        content: Callable[[int], dict[str, Any]],
+        queue_size: int,
+        retry_after: Callable[[list[float]], float],
+    ) -> JobState:
+        """Queue `job` with its accepted record (`content(number)`); QueueFullError when
+        `queue_size` jobs of its kind are waiting."""
+        with self._submit_lock:
+            waiting = self.store.queued_time_limits(job.kind)
+            if len(waiting) >= queue_size:
+                raise QueueFullError(
+                    f"{len(waiting)} {job.kind.label}s are waiting, the most this server queues",
+                    retry_after=max(1, math.ceil(retry_after(waiting))),
+                )
+            return self.store.create_job(job, content)
+
+    def get(self, kind: JobKind, number: int) -> JobState:
+        return self.store.get_job(kind, number)
+
+    def find(
+        self, where: JobFilter, limit: int = 50, offset: int = 0
+    ) -> tuple[list[JobState], int]:
+        """Jobs matching `where`, newest first, and how many match in all."""
+        return self.store.list_jobs(where, limit, offset)
+
+    def accepted(self, kind: JobKind, number: int) -> dict[str, Any]:
+        """The job's accepted record, as recorded."""
+        return self.store.job_inputs(kind, number)
+
+    def finished(self, kind: JobKind, number: int) -> tuple[JobState, dict[str, Any]]:
+        """The job and its finished record; ConflictError while it has none."""
+        state = self.store.get_job(kind, number)
+        outcome = self.store.job_outcome(kind, number)
+        if outcome is None:
+            raise ConflictError(f"{state.label} is {state.status.value}; it has no result yet")
+        return state, outcome
+
+    def cancel(self, kind: JobKind, number: int, actor: str) -> JobState:
+        """Cancel a queued job at once, or ask the worker of a running one to stop."""
+        state = self.store.get_job(kind, number)
+        if state.status.ended:
+            raise ConflictError(f"{state.label} has already ended ({state.status.value})")
+        return self.store.cancel_job(kind, number, actor)
+
+    def recover(self) -> dict[JobKind, list[int]]:
+        """Queue again the jobs a dead server left running (failing those out of attempts)."""
+        recovered = self.store.requeue_jobs(None, self.settings.max_attempts)
+        for kind, numbers in recovered.items():
+            if numbers:
+                log.warning("queued again after a restart: %ss %s", kind.label, numbers)
+        return recovered
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes
+
+
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim holds without a word from its worker."""
+    return max(30.0, 20 * settings.poll_seconds)
+
+
+class WorkerPool:
+    """`settings.workers` spawned processes, each working on one job at a time; a supervisor
+    thread replaces a process that dies and queues its job again."""
+
+    def __init__(self, open_store: StoreFactory, settings: Settings, store: JobStore) -> None:
+        self.open_store = open_store
+        self.settings = settings
+        self.store = store
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        self._stopping = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._counter = 0
+
+    def start(self) -> None:
+        for _ in range(self.settings.workers):
+            self._spawn()
+        self._supervisor.start()
+
+    def _spawn(self) -> None:
+        self._counter += 1
+        process = self.context.Process(
+            target=work,
+            args=(self.open_store, self.settings, os.getpid()),
+            name=f"allocator-worker-{self._counter}",
+            # Not a daemon: a scenario set's sweep starts processes of its own. The workers
+            # end with the server all the same (see `_watch`), and `stop` ends them.
+            daemon=False,
+        )
+        process.start()
+        self.processes[worker_name(process.pid or 0)] = process
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            dead = [name for name, p in self.processes.items() if not p.is_alive()]
+            if self._stopping.is_set():
+                continue
+            try:
+                expired = self.store.requeue_jobs([], self.settings.max_attempts, expired=True)
+                if any(expired.values()):
+                    log.warning("jobs whose lease expired, queued again: %s", expired)
+                if not dead:
+                    continue
+                for name in dead:
+                    self.processes.pop(name)
+                again = self.store.requeue_jobs(dead, self.settings.max_attempts)
+            except Exception:  # The store being down must not end supervision.
+                log.exception("could not queue again the jobs of dead workers %s", dead)
+                again = {}
+            if dead:
+                runs = again.get(JobKind.RUN, [])
+                others = {k.label: v for k, v in again.items() if v and k is not JobKind.RUN}
+                log.warning(
+                    "worker processes %s died; runs queued again: %s%s",
+                    dead,
+                    runs,
+                    f"; other jobs: {others}" if others else "",
+                )
+                for _ in dead:
+                    self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        self.processes.clear()
+
+
+def worker_name(pid: int) -> str:
+    """How jobs name the worker process working on them: `host:pid`."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
+    """A worker process's life: claim the oldest queued job, work on it, repeat; end with the
+    parent."""
+    name = worker_name(os.getpid())
+    _lower_priority(settings.worker_niceness)
+    store = open_store()
+    try:
+        while os.getppid() == parent_pid:
+            if not process_next(store, settings, name, parent_pid):
+                time.sleep(settings.poll_seconds)
+    finally:
+        store.close()
+
+
+def process_next(
+    store: JobStore, settings: Settings, name: str, parent_pid: int | None = None
+) -> bool:
+    """Claim the oldest queued job (interactive kinds first) and work on it here; False when
+    nothing waits. Worker processes loop on this; tests call it to work in-process."""
+    if not store.has_queued():  # A read first: claiming takes the write lock.
+        return False
+    job = store.claim_job(name, lease_seconds(settings))
+    if job is None:
+        return False
+    execute(store, job, settings, name, parent_pid)
+    return True
+
+
+def _lower_priority(niceness: int) -> None:
+    """Renice every thread of this process (Linux keeps niceness per thread; the threads the
+    solver starts later inherit it)."""
+    if not niceness:
+        return
+    tasks = Path("/proc/self/task")
+    threads = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
+    for thread in threads:
+        with contextlib.suppress(OSError):  # A thread that has just ended.
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
+
+
+class _Watch:
+    """Carries progress from the handler's threads to the watcher, and the stop request back."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.latest: JobProgress | None = None
+
+
+def execute(
+    store: JobStore, job: JobState, settings: Settings, name: str, parent_pid: int | None
+) -> None:
+    """Work on one claimed job and record how it ended. Never raises for the job's own
+    errors: they end the job `failed` with the error recorded."""
+    spec = spec_of(job.kind)
+    started = time.perf_counter()
+    watch = _Watch()
+
+    def on_progress(raw: Any) -> None:
+        watch.latest = spec.progress(raw)
+
+    watcher = threading.Thread(
+        target=_watch, args=(store, job, settings, watch, parent_pid), daemon=True
+    )
+    watcher.start()
+    outcome: Any = None
+    error: str | None = None
+    try:
+        if store.job_cancel_requested(job.kind, job.id, job.attempt):
+            watch.stop.set()  # Cancelled between its claim and now.
+        inputs = spec.load(store, job, settings)
+        outcome = spec.handler(inputs, on_progress, watch.stop)
+    except Exception as failure:
+        log.error("%s failed:\n%s", job.label, traceback.format_exc())
+        error = f"{type(failure).__name__}: {failure}"
+    watch.done.set()
+    watcher.join()
+    if watch.latest is not None:  # The last word, which the watcher may have held back.
+        with contextlib.suppress(Exception):
+            store.save_job_progress(
+                job.kind, job.id, job.attempt, watch.latest, lease_seconds(settings)
+            )
+    timing = {
+        "worker": name,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": now().isoformat(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ending = spec.ending(job, outcome, error, watch.stop.is_set(), timing)
+    store.finish_job(job.kind, job.id, job.attempt, ending, name)
+
+
+def _watch(
+    store: JobStore, job: JobState, settings: Settings, watch: _Watch, parent_pid: int | None
+) -> None:
+    """Beside a handler: end the process with its parent, write progress and renew the
+    lease, pass on a cancel."""
+    written: JobProgress | None = None
+    last_write = time.monotonic()
+    lease = lease_seconds(settings)
+    while not watch.done.wait(settings.poll_seconds):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            os._exit(70)  # The server died: its successor queues this job again.
+        try:
+            if not watch.stop.is_set() and store.job_cancel_requested(
+                job.kind, job.id, job.attempt
+            ):
+                watch.stop.set()
+            progress = watch.latest
+            since = time.monotonic() - last_write
+            fresh = progress is not None and progress is not written
+            if (fresh and since >= settings.progress_seconds) or since >= lease / 3:
+                store.save_job_progress(
+                    job.kind, job.id, job.attempt, progress if fresh else None, lease
+                )
+                written, last_write = progress, time.monotonic()
+        except Exception:  # A busy database must not stop the work; try again next tick.
+            log.exception("progress of %s not written", job.label)
+
+
+def not_found(kind: JobKind, number: int) -> NotFoundError:
+    return NotFoundError(f"{kind.label} {number} does not exist")

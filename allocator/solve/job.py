@@ -1,0 +1,39 @@
+"""The run handler of the job pipeline: solve one accepted run, pure (no store, no service).
+
+`solve_job(inputs, progress, stop)` is called by a worker process (`allocator.service.jobs`)
+with the run's typed inputs; it reports the solver's `Progress` and stops, keeping the best
+allocation so far, when `stop` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from allocator.model import Allocation, Portfolio
+from allocator.solver import Progress, SolveOptions, solve
+
+
+class SolveJob(BaseModel):
+    """What a run job solves, and how."""
+
+    portfolio: Portfolio
+    time_limit: float
+    workers: int = 1
+    seed: int = 0
+    reproducible: bool = True
+
+
+def solve_job(
+    inputs: SolveJob, progress: Callable[[Progress], None], stop: threading.Event
+) -> Allocation:
+    """Solve the run's portfolio with its options."""
+    options = SolveOptions(
+        time_limit=inputs.time_limit,
+        workers=inputs.workers,
+        seed=inputs.seed,
+        reproducible=inputs.reproducible,
+    )
+    return solve(inputs.portfolio, options, on_progress=progress, stop=stop)

@@ -35,6 +35,8 @@ from allocator.errors import (
     InputIssue,
     InvalidInputError,
     NotFoundError,
+    json_place,
+    problems,
 )
 from allocator.service.explanations import ExplanationService
 from allocator.service.jobs import ConflictError, QueueFullError
@@ -184,28 +186,31 @@ async def _allocator_error(_: Request, error: Exception) -> JSONResponse:
 async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
     """FastAPI's validation of the body, path and query, in the same shape as the core's."""
     assert isinstance(error, RequestValidationError)
-    issues = []
-    for item in error.errors():
-        loc = tuple(item.get("loc", ()))
-        source, rest = (str(loc[0]), loc[1:]) if loc else ("body", ())
-        if item.get("type") == "json_invalid":
-            reason = item.get("ctx", {}).get("error", "")
-            issues.append(InputIssue("request body", "", f"is not valid JSON: {reason}".strip()))
-            continue
-        if source == "body":
-            where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest[:-1])
-            field = str(rest[-1]) if rest else ""
-        else:  # path, query, header
-            where = f"{source} parameter {'.'.join(str(p) for p in rest)}".strip()
-            field = ""
-        value = item.get("input")
-        if not isinstance(value, str | int | float | bool) or item.get("type") == "missing":
-            value = None
-        issues.append(InputIssue(where, field, str(item.get("msg", "is not valid")), value))
+    items = list(error.errors())
+    unreadable = [item for item in items if item.get("type") == "json_invalid"]
+    issues = [
+        InputIssue(
+            "request body",
+            "",
+            f"is not valid JSON: {item.get('ctx', {}).get('error', '')}".strip(),
+        )
+        for item in unreadable
+    ]
+    issues += problems([item for item in items if item not in unreadable], _request_place)
     if not issues:
         issues.append(InputIssue("request", "", "is not valid"))
     invalid = InvalidInputError(issues)
     return _error(422, str(invalid), [_problem(issue) for issue in issues[:200]])
+
+
+def _request_place(loc: tuple[str | int, ...]) -> tuple[str, str, tuple[str | int, ...]]:
+    """`('body', 'pins', 0, 'engineer_id')` -> `$.pins[0]`, `engineer_id`;
+    `('query', 'limit')` -> `query parameter limit`."""
+    source, rest = (str(loc[0]), loc[1:]) if loc else ("body", ())
+    if source == "body":
+        where, field, _ = json_place(rest)
+        return where, field, loc
+    return f"{source} parameter {'.'.join(str(p) for p in rest)}".strip(), "", loc
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from allocator.errors import InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError, problems
 
 POINT_SCALE = 100
 """Internal objective unit: hundredths of a point."""
@@ -73,7 +73,9 @@ class Engineer(_Record):
     capacity_hours: Hours = Field(40.0, description="Contracted presales hours per week.")
     committed_hours: Hours = Field(0.0, description="Hours per week already committed elsewhere.")
     time_off: dict[Week, Hours] = Field(
-        default_factory=dict, description="Week -> hours off in that week."
+        default_factory=dict,
+        description="Week -> hours off in that week. May exceed the capacity: hours free "
+        "(capacity - committed - off) and hours worked (capacity - off) are floored at 0.",
     )
     cost_rate: float = Field(0.0, ge=0, description="Cost per hour; recorded, not optimised.")
     seniority_years: float = Field(
@@ -177,7 +179,13 @@ class Policy(_Record):
     load_penalty: int = Field(
         1, ge=0, le=MAX_WEIGHT, description="Points lost per hour above the target, per week."
     )
-    utilization_target: float = Field(0.85, ge=0, le=1, description="Target utilisation, 0..1.")
+    utilization_target: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="Target utilisation, 0..1, taken as the decimal it is written as: the "
+        "target is floor(utilization_target x max(0, capacity - time off)) in 1/100 h.",
+    )
     max_opportunities_per_engineer: int = Field(4, ge=1, description="Opportunity limit.")
 
     @model_validator(mode="after")
@@ -189,7 +197,8 @@ class Policy(_Record):
 
 
 class PreviousAssignment(_Record):
-    """An assignment held in the previous run; moving the engineer off it costs continuity."""
+    """An assignment held in the previous run; moving the engineer off it costs continuity.
+    Identical rows (same engineer, opportunity and demand) count once."""
 
     engineer_id: str = Field(min_length=1, description="The engineer.")
     opportunity_id: str = Field(min_length=1, description="The opportunity.")
@@ -310,7 +319,7 @@ TERM_NAMES = ("expected_value", "skill_fit", "region_match", "continuity", "load
 class Assignment(BaseModel):
     """One engineer serving one demand."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     engineer_id: str
     opportunity_id: str
@@ -324,6 +333,8 @@ class Assignment(BaseModel):
 class Timings(BaseModel):
     """Wall-clock seconds of each phase of a run."""
 
+    model_config = ConfigDict(extra="forbid")
+
     compile_seconds: float = 0.0
     build_seconds: float = 0.0
     solve_seconds: float = 0.0
@@ -333,6 +344,8 @@ class Timings(BaseModel):
 class SolverInfo(BaseModel):
     """What produced a result, so that it can be reproduced."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(description="`cp-sat` or the name of a baseline.")
     version: str = ""
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -341,15 +354,54 @@ class SolverInfo(BaseModel):
 class Allocation(BaseModel):
     """The result of one run: status, objective with its terms, and the assignments."""
 
+    model_config = ConfigDict(extra="forbid")
+
     status: SolveStatus
-    objective: float | None = Field(None, description="Points; null when there is no solution.")
-    best_bound: float | None = Field(None, description="Proven upper bound on the objective.")
-    gap: float | None = Field(None, description="(bound - objective) / max(1, |bound|).")
-    terms: dict[str, float] = Field(default_factory=dict, description="Term name -> points.")
+    objective: float | None = Field(
+        None,
+        description="Points, a whole number of hundredths: the sum of `terms`; null when "
+        "there is no solution.",
+    )
+    best_bound: float | None = Field(
+        None,
+        description="Proven upper bound on the objective, in whole hundredths: equal to the "
+        "objective when optimal; null (none proven) or >= the objective when feasible.",
+    )
+    gap: float | None = Field(
+        None,
+        description="(best_bound - objective) / max(1, |best_bound|), computed in double "
+        "precision from the two reported figures; 0 when optimal, null without a bound.",
+    )
+    terms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Each of the five objective terms -> points (whole hundredths); empty "
+        "when there is no solution.",
+    )
     assignments: list[Assignment] = Field(default_factory=list)
-    staffed_opportunities: list[str] = Field(default_factory=list)
+    staffed_opportunities: list[str] = Field(
+        default_factory=list,
+        description="The opportunities with every required demand served (= those with any "
+        "assignment), each once.",
+    )
     conflicts: list[str] = Field(
-        default_factory=list, description="When infeasible: the pins/forbids/demands at odds."
+        default_factory=list,
+        description="When infeasible: one minimal conflict set (the first of `conflict_sets`).",
+    )
+    conflict_sets: list[list[str]] = Field(
+        default_factory=list,
+        description=(
+            "When infeasible: minimal conflict sets of pins, forbids and required demands. Each "
+            "set cannot hold on its own, and removing any one of its items (dropping a pin or "
+            "forbid, making a demand optional) lets the rest of that set hold."
+        ),
+    )
+    conflicts_complete: bool = Field(
+        False,
+        description=(
+            "When infeasible: true when `conflict_sets` lists every minimal conflict, so that "
+            "the run becomes feasible exactly when at least one item of every set is removed; "
+            "false when the search for more stopped at its time limit."
+        ),
     )
     message: str = ""
     solver: SolverInfo = Field(default_factory=lambda: SolverInfo(name="none"))
@@ -395,17 +447,6 @@ def _relocate(issue: InputIssue, locate: Locate) -> InputIssue:
     return InputIssue(locate(issue.loc), issue.field, issue.message, issue.value, issue.loc)
 
 
-_PYDANTIC_MESSAGES = {
-    "greater_than_equal": "must be >= {ge}",
-    "greater_than": "must be > {gt}",
-    "less_than_equal": "must be <= {le}",
-    "less_than": "must be < {lt}",
-    "missing": "is required",
-    "extra_forbidden": "is not a known field",
-    "string_too_short": "must not be empty",
-}
-
-
 def split_location(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str]:
     """Split a pydantic location into the record and the field path within it.
 
@@ -433,22 +474,11 @@ def split_location(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], s
 
 
 def _issues_from_pydantic(error: ValidationError, locate: Locate) -> list[InputIssue]:
-    issues = []
-    for item in error.errors(include_url=False):
-        record, field = split_location(tuple(item["loc"]))
-        template = _PYDANTIC_MESSAGES.get(item["type"])
-        ctx = {k: _plain_number(v) for k, v in item.get("ctx", {}).items()}
-        message = template.format(**ctx) if template else item["msg"]
-        value = None if item["type"] == "missing" else item.get("input")
-        if isinstance(value, Mapping | list):
-            value = None
-        issues.append(InputIssue(locate(record), field, message, value, record))
-    return issues
+    def place(loc: tuple[str | int, ...]) -> tuple[str, str, tuple[str | int, ...]]:
+        record, field = split_location(loc)
+        return locate(record), field, record
 
-
-def _plain_number(value: Any) -> Any:
-    """1.0 -> 1, so that messages read `must be >= 0`."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    return problems(error, place)
 
 
 def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from allocator.solve.compiled import (
     is_feasible,
     staffed_opportunities,
 )
-from allocator.solve.cpsat import find_conflicts
+from allocator.solve.cpsat import Conflicts, describe_conflicts, find_conflict_sets, find_conflicts
 from allocator.solve.heuristics import greedy_selection
 from allocator.solve.incumbent import Incumbent, Outcome
 
@@ -377,15 +377,11 @@ def to_allocation(
     portfolio: Portfolio, problem: CompiledProblem, core: CoreSolution, compile_seconds: float = 0.0
 ) -> Allocation:
     """The domain result of a core solution; terms in points."""
-    conflicts: list[str] = []
+    found = Conflicts([], complete=False)
     message = ""
     if core.status is SolveStatus.INFEASIBLE:
-        conflicts = find_conflicts(problem)
-        message = (
-            "The hard rules cannot all hold: " + "; ".join(conflicts)
-            if conflicts
-            else ("The hard rules cannot all hold.")
-        )
+        found = find_conflict_sets(problem)
+        message = describe_conflicts(found.sets, found.complete)
     elif core.status is SolveStatus.UNKNOWN:
         message = "No allocation was found within the time limit."
     elif core.stopped:
@@ -399,7 +395,13 @@ def to_allocation(
     info = SolverInfo(name=SOLVER_NAME, version=SOLVER_VERSION, parameters=core.parameters)
     if not core.status.has_solution:
         return Allocation(
-            status=core.status, conflicts=conflicts, message=message, solver=info, timings=timings
+            status=core.status,
+            conflicts=found.sets[0] if found.sets else [],
+            conflict_sets=found.sets,
+            conflicts_complete=found.complete,
+            message=message,
+            solver=info,
+            timings=timings,
         )
     terms = evaluate(problem, core.chosen)
     demand_by_id = portfolio.demand_by_id()

@@ -283,7 +283,7 @@ def test_bad_run_requests_name_the_place_in_the_request(api: Api) -> None:
         ),
         (
             {"portfolio_id": stored["id"], "seed": -1},
-            "$.seed: Input should be greater than or equal to 0 (got -1)",
+            "$.seed: must be >= 0 (got -1)",
         ),
         (
             {"portfolio_id": stored["id"], "week": "2026-49"},
@@ -309,7 +309,7 @@ def test_path_and_query_errors_are_422_not_500(api: Api) -> None:
     answer = api.get("/v1/runs", params={"status": "lost", "limit": 0})
     assert answer.status_code == 422
     assert sorted(texts(answer)) == [
-        "query parameter limit: Input should be greater than or equal to 1 (got '0')",
+        "query parameter limit: must be >= 1 (got '0')",
         "query parameter status: Input should be 'queued', 'running', 'done', 'failed' or "
         "'cancelled' (got 'lost')",
     ]

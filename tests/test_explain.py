@@ -330,6 +330,6 @@ def test_conflicts_in_words() -> None:
     assert allocation.status is SolveStatus.INFEASIBLE
     text = explain_conflicts(Run.of(p, allocation))
     assert text == (
-        "These cannot all hold at once, and dropping any one of them makes the run feasible: "
-        "pin E1 -> O1 (set by ann: asked); forbid E1 -> O1 (set by bob)."
+        "The hard rules cannot all hold: pin E1 -> O1 (set by ann: asked); forbid E1 -> O1 "
+        "(set by bob). Removing any one of them makes the run feasible."
     )

@@ -675,12 +675,12 @@ def test_blank_lines_in_stage_templates_are_skipped(tmp_path: Path) -> None:
             '{"status": "done"}',
             [
                 "result.json $.status: Input should be 'optimal', 'feasible', 'infeasible', "
-                "'invalid' or 'unknown'"
+                "'invalid' or 'unknown' (got 'done')"
             ],
         ),
         (
             '{"status": "optimal", "assignments": [{"engineer_id": "E1", "demand_id": "D"}]}',
-            ["result.json $.assignments[0].opportunity_id: Field required"],
+            ["result.json $.assignments[0].opportunity_id: is required"],
         ),
         ("[]", ["result.json $: Input should be a valid dictionary or instance of Allocation"]),
         (

@@ -38,6 +38,8 @@ def hand_made(portfolio: Portfolio, *pairs: tuple[str, str]) -> Allocation:
             demand_id=d,
             skill=demands[d].skill,
             hours=demands[d].hours,
+            start_week=demands[d].weeks(portfolio.horizon_weeks)[0],
+            end_week=demands[d].weeks(portfolio.horizon_weeks)[-1],
         )
         for e, d in pairs
     ]

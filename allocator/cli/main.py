@@ -22,7 +22,7 @@ from allocator.cli.explain import explain
 from allocator.cli.whatif import app as whatif_app
 from allocator.core.check import check as check_allocation
 from allocator.core.shapes import SHAPES, generate_shape
-from allocator.errors import InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError, problems
 from allocator.io.formats import (
     load_allocation,
     load_portfolio,
@@ -186,16 +186,9 @@ def _settings(**overrides: object) -> Settings:
     try:
         settings = Settings()
     except ValidationError as error:
-        issues = [
-            InputIssue(
-                "ALLOCATOR_" + "_".join(str(p) for p in item["loc"]).upper(),
-                "",
-                item["msg"],
-                item.get("input"),
-            )
-            for item in error.errors(include_url=False)
-        ]
-        raise InvalidInputError(issues) from None
+        raise InvalidInputError(
+            problems(error, lambda loc: ("ALLOCATOR_" + "_".join(map(str, loc)).upper(), "", loc))
+        ) from None
     given = {key: value for key, value in overrides.items() if value is not None}
     return settings.model_copy(update=given) if given else settings
 

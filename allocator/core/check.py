@@ -1,21 +1,51 @@
-"""The independent checker: re-verifies every hard rule and recomputes every objective term.
+"""The independent checker: judges every field of a result, exactly, without a solver.
 
 It reads a portfolio and an allocation and knows nothing of how the allocation was made: it
 imports no solver, no NumPy, only the domain and the rule labels. Plain loops, on purpose, so
-that a reader can verify it by eye and so that it shares no code path with `solver.py`.
+that a reader can verify it by eye and so that it shares no code path with the solve package.
+
+Every figure is an integer: hours and points in hundredths, the policy's decimals as exact
+fractions of the decimal they are written as. A reported figure must be a whole number of
+hundredths and equal the recomputed one; there is no tolerance.
+
+- A result with a solution: every hard rule, every assignment's fields, the staffed list, each
+  term, objective = sum of terms, the bound against the status (optimal: bound = objective;
+  feasible: no bound, or bound >= objective), and the gap.
+- An infeasible result: no assignments and no figures; each conflict set names pins, forbids
+  and required demands that exist, is proven infeasible by an exhaustive search of its own
+  sub-problem (only the pinned opportunities need staffing, so the search is small), and each
+  proper subset is proven feasible where that takes few steps; when the result claims the list
+  is complete, removing any minimal choice of one item per set is shown to leave a feasible run.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from allocator.core.rules import RULES, forbids_pair
-from allocator.model import HOUR_SCALE, POINT_SCALE, TERM_NAMES, Allocation, Portfolio
+from allocator.model import (
+    HOUR_SCALE,
+    POINT_SCALE,
+    TERM_NAMES,
+    Allocation,
+    Demand,
+    Forbid,
+    Pin,
+    Portfolio,
+    SolveStatus,
+)
 
-TOLERANCE = 0.01
-"""Points: terms are reported rounded to 1/100 point."""
+SEARCH_STEPS = 200_000
+"""Steps the exact search of a conflict's sub-problem may take to prove it infeasible."""
+CHEAP_STEPS = 20_000
+"""Steps allowed for the checks done only where cheap (subsets feasible, completeness)."""
+MAX_HITTING_SETS = 200
+"""Most ways of removing one item per conflict set tried when checking completeness."""
 
 
 @dataclass(frozen=True)
@@ -31,22 +61,54 @@ class Violation:
 
 @dataclass
 class CheckReport:
-    """What the checker found: violations (empty when the allocation holds) and its own terms."""
+    """What the checker found: violations (empty when the result holds) and its own figures."""
 
     violations: list[Violation] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)
+    """Recomputed terms, in points (exact: a whole number of hundredths)."""
     objective: float = 0.0
+    centi_terms: dict[str, int] = field(default_factory=dict)
+    """Recomputed terms in 1/100 point."""
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
 
+def exact(x: float) -> Fraction:
+    """A policy or portfolio figure as the decimal it is written as: 0.85 -> 17/20."""
+    return Fraction(Decimal(repr(x)))
+
+
+def hundredths(x: float | None) -> int | None:
+    """A reported figure as a whole number of hundredths; None when it is not one."""
+    if x is None or not math.isfinite(x):
+        return None
+    try:
+        scaled = Decimal(repr(x)) * 100
+    except InvalidOperation:
+        return None
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+def free_hours(portfolio: Portfolio) -> dict[tuple[str, int], int]:
+    """(engineer, week) -> 1/100 h free: max(0, capacity - committed - time off)."""
+    free = {}
+    for e in portfolio.engineers:
+        for week in portfolio.weeks():
+            hours = e.capacity_hours - e.committed_hours - e.time_off.get(week, 0.0)
+            free[e.id, week] = max(0, round(exact(hours) * HOUR_SCALE))
+    return free
+
+
 def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
-    """Verify `allocation` against every hard rule of `portfolio` and recompute its objective.
+    """Judge every field of `allocation` against `portfolio` (see the module doc).
 
     >>> from allocator.model import Allocation, Portfolio, SolveStatus
-    >>> check(Portfolio(), Allocation(status=SolveStatus.OPTIMAL, objective=0.0)).ok
+    >>> terms = {"expected_value": 0, "skill_fit": 0, "region_match": 0, "continuity": 0,
+    ...          "load_balance": 0}
+    >>> check(Portfolio(), Allocation(status=SolveStatus.OPTIMAL, objective=0.0,
+    ...       best_bound=0.0, gap=0.0, terms=terms)).ok
     True
     """
     report = CheckReport()
@@ -55,6 +117,11 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
     opportunities = portfolio.opportunity_by_id()
     demands = portfolio.demand_by_id()
     policy = portfolio.policy
+    solved = allocation.status.has_solution
+
+    unknown_terms = sorted(set(allocation.terms) - set(TERM_NAMES))
+    if unknown_terms:
+        bad(Violation("objective", f"unknown term keys {unknown_terms}"))
 
     valid = []
     for a in allocation.assignments:
@@ -73,6 +140,22 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
             )
         else:
             valid.append(a)
+            weeks = demand.weeks(portfolio.horizon_weeks)
+            stated = (a.skill, hundredths(a.hours), a.start_week, a.end_week)
+            truth = (demand.skill, round(exact(demand.hours) * HOUR_SCALE), weeks[0], weeks[-1])
+            if stated != truth:
+                bad(
+                    Violation(
+                        "unknown",
+                        f"assignment {a.engineer_id} -> {a.demand_id} states skill, hours, "
+                        f"weeks {a.skill}, {a.hours}, {a.start_week}-{a.end_week}; the demand "
+                        f"is {demand.skill}, {demand.hours}, {weeks[0]}-{weeks[-1]}",
+                    )
+                )
+
+    if not solved:
+        _check_without_solution(portfolio, allocation, report)
+        return report
 
     # A demand is served by at most one engineer.
     for demand_id, n in Counter(a.demand_id for a in valid).items():
@@ -92,20 +175,20 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
                 )
             )
 
-    # Weekly capacity, in 1/100 h to stay exact.
+    # Weekly capacity, in 1/100 h: assigned <= max(0, capacity - committed - time off).
+    free = free_hours(portfolio)
     load: dict[tuple[str, int], int] = defaultdict(int)
     for a in valid:
         demand = demands[a.demand_id]
         for week in demand.weeks(portfolio.horizon_weeks):
-            load[a.engineer_id, week] += round(demand.hours * HOUR_SCALE)
+            load[a.engineer_id, week] += round(exact(demand.hours) * HOUR_SCALE)
     for (engineer_id, week), hours in sorted(load.items()):
-        free = round(engineers[engineer_id].available_hours(week) * HOUR_SCALE)
-        if hours > free:
+        if hours > free[engineer_id, week]:
             bad(
                 Violation(
                     "capacity",
                     f"{engineer_id} has {hours / HOUR_SCALE:g} h assigned in week {week}, "
-                    f"{free / HOUR_SCALE:g} h free",
+                    f"{free[engineer_id, week] / HOUR_SCALE:g} h free",
                 )
             )
 
@@ -148,12 +231,12 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
 
     # Team completeness and optional roles.
     served = {a.demand_id for a in valid}
-    staffed: set[str] = set()
+    staffed: list[str] = []
     for opportunity_id, roles in portfolio.demands_of().items():
         required = [d for d in roles if d.required]
         staffed_required = [d for d in required if d.id in served]
         if required and len(staffed_required) == len(required):
-            staffed.add(opportunity_id)
+            staffed.append(opportunity_id)
         elif staffed_required:
             missing = ", ".join(d.id for d in required if d.id not in served)
             bad(Violation("team_completeness", f"{opportunity_id} lacks {missing}"))
@@ -164,29 +247,31 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
                         "optional_needs_team", f"{d.id} is staffed but {opportunity_id} is not"
                     )
                 )
-    listed = set(allocation.staffed_opportunities)
-    if allocation.assignments and listed != staffed:
+    listed = allocation.staffed_opportunities
+    if sorted(listed) != sorted(staffed):
         bad(
             Violation(
                 "unknown",
-                f"staffed_opportunities lists {sorted(listed - staffed)} not staffed and omits "
-                f"{sorted(staffed - listed)}",
+                f"staffed_opportunities lists {sorted(set(listed) - set(staffed))} not staffed, "
+                f"omits {sorted(set(staffed) - set(listed))}"
+                + (", and repeats some" if len(set(listed)) != len(listed) else ""),
             )
         )
 
-    # Objective, recomputed in 1/100 point.
+    # The objective, recomputed in 1/100 point from exact fractions.
     value = 0
+    unit = exact(policy.value_unit)
     for opportunity_id in staffed:
         o = opportunities[opportunity_id]
         points = (
-            o.value
-            * o.win_probability
-            * policy.tier_factors[o.tier]
+            exact(o.value)
+            * exact(o.win_probability)
+            * exact(policy.tier_factors[o.tier])
             * policy.value_weight
             * POINT_SCALE
-            / policy.value_unit
+            / unit
         )
-        value += round(points)
+        value += math.floor(points + Fraction(1, 2))  # Rounded half up.
     fit = 0
     travel = 0
     for a in valid:
@@ -199,7 +284,7 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         fit += policy.industry_fit_weight * (o.industry in engineer.industries)
         travel -= policy.travel_penalty * (engineer.region != o.region)
     moved = 0
-    for key in dict.fromkeys(
+    for key in dict.fromkeys(  # Duplicate rows count once.
         (r.engineer_id, r.opportunity_id, r.demand_id) for r in portfolio.previous
     ):
         engineer_id, opportunity_id, demand_id = key
@@ -210,11 +295,13 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         )
         moved += not kept
     over = 0
+    target_share = exact(policy.utilization_target)
     for engineer in portfolio.engineers:
-        committed = round(engineer.committed_hours * HOUR_SCALE)
+        committed = round(exact(engineer.committed_hours) * HOUR_SCALE)
         for week in portfolio.weeks():
-            working = round(engineer.working_hours(week) * HOUR_SCALE)
-            target = math.floor(policy.utilization_target * working + 1e-9)
+            worked = engineer.capacity_hours - engineer.time_off.get(week, 0.0)
+            working = max(0, round(exact(worked) * HOUR_SCALE))
+            target = math.floor(target_share * working)
             over += max(0, committed + load.get((engineer.id, week), 0) - target)
     centi = {
         "expected_value": value,
@@ -223,27 +310,342 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         "continuity": -POINT_SCALE * policy.continuity_penalty * moved,
         "load_balance": -policy.load_penalty * over * POINT_SCALE // HOUR_SCALE,
     }
+    report.centi_terms = centi
     report.terms = {name: centi[name] / POINT_SCALE for name in TERM_NAMES}
-    report.objective = sum(centi.values()) / POINT_SCALE
+    total = sum(centi.values())
+    report.objective = total / POINT_SCALE
+    _check_figures(allocation, centi, total, report)
+    if allocation.conflicts or allocation.conflict_sets or allocation.conflicts_complete:
+        bad(Violation("unknown", "a result with a solution names conflicts"))
+    return report
 
-    if allocation.status.has_solution:
-        for name in TERM_NAMES:
-            reported = allocation.terms.get(name)
-            if reported is None or abs(reported - report.terms[name]) > TOLERANCE:
-                bad(
-                    Violation(
-                        "objective",
-                        f"term {name} is reported as {reported}, recomputed {report.terms[name]}",
-                    )
-                )
-        if allocation.objective is None or abs(allocation.objective - report.objective) > TOLERANCE:
+
+def _check_figures(
+    allocation: Allocation, centi: dict[str, int], total: int, report: CheckReport
+) -> None:
+    """Terms, objective, bound and gap of a result with a solution, in whole hundredths."""
+    bad = report.violations.append
+    reported_terms: dict[str, int | None] = {}
+    for name in TERM_NAMES:
+        reported = allocation.terms.get(name)
+        reported_terms[name] = hundredths(reported)
+        if reported_terms[name] != centi[name]:
             bad(
                 Violation(
                     "objective",
-                    f"objective is reported as {allocation.objective}, "
-                    f"recomputed {report.objective}",
+                    f"term {name} is reported as {reported}, recomputed {centi[name] / 100:.2f}",
                 )
             )
-    elif allocation.assignments:
-        bad(Violation("unknown", f"status {allocation.status} but assignments are listed"))
-    return report
+    objective = hundredths(allocation.objective)
+    if objective != total:
+        bad(
+            Violation(
+                "objective",
+                f"objective is reported as {allocation.objective}, recomputed {total / 100:.2f}",
+            )
+        )
+    term_values = list(reported_terms.values())
+    if None not in term_values and objective != sum(v for v in term_values if v is not None):
+        bad(Violation("objective", f"objective {allocation.objective} is not the sum of its terms"))
+    bound = hundredths(allocation.best_bound)
+    if allocation.best_bound is not None and bound is None:
+        bad(Violation("objective", f"best bound {allocation.best_bound} is not in hundredths"))
+    if allocation.status is SolveStatus.OPTIMAL and (bound is None or bound != objective):
+        bad(
+            Violation(
+                "objective",
+                f"status optimal needs best bound = objective, got bound {allocation.best_bound} "
+                f"and objective {allocation.objective}",
+            )
+        )
+    if bound is not None and objective is not None and bound < objective:
+        bad(
+            Violation(
+                "objective",
+                f"best bound {allocation.best_bound} is below the objective {allocation.objective}",
+            )
+        )
+    # The gap, recomputed from the two reported figures as the README defines it.
+    if allocation.best_bound is None or allocation.objective is None:
+        expected_gap = None
+    else:
+        b, z = allocation.best_bound, allocation.objective
+        expected_gap = max(0.0, b - z) / max(1.0, abs(b))
+    if allocation.gap != expected_gap:
+        bad(
+            Violation(
+                "objective",
+                f"gap is reported as {allocation.gap}, recomputed {expected_gap} "
+                "((bound - objective) / max(1, |bound|))",
+            )
+        )
+
+
+def _check_without_solution(
+    portfolio: Portfolio, allocation: Allocation, report: CheckReport
+) -> None:
+    """An infeasible, unknown or invalid result: no figures; an infeasible one's conflicts."""
+    bad = report.violations.append
+    status = allocation.status
+    if allocation.assignments:
+        bad(Violation("unknown", f"status {status} but assignments are listed"))
+    if allocation.staffed_opportunities:
+        bad(Violation("unknown", f"status {status} but opportunities are listed as staffed"))
+    figures = {
+        "objective": allocation.objective,
+        "best_bound": allocation.best_bound,
+        "gap": allocation.gap,
+    }
+    for name, figure in figures.items():
+        if figure is not None:
+            bad(Violation("unknown", f"status {status} but {name} is {figure}"))
+    if allocation.terms:
+        bad(Violation("unknown", f"status {status} but terms are listed"))
+    if status is not SolveStatus.INFEASIBLE:
+        if allocation.conflicts or allocation.conflict_sets or allocation.conflicts_complete:
+            bad(Violation("unknown", f"status {status} but conflicts are named"))
+        return
+    _check_conflicts(portfolio, allocation, report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conflicts: an exact search of the sub-problem a set of pins, forbids and required demands
+# makes. Only opportunities something is pinned to need staffing (the empty allocation holds
+# every other rule), so the search places the pins, then the required demands of the
+# opportunities they touch, and nothing else.
+
+Item = tuple[str, str]
+"""('pin' | 'forbid' | 'required', label or demand id)."""
+
+
+class _OutOfSteps(Exception):
+    pass
+
+
+def _check_conflicts(portfolio: Portfolio, allocation: Allocation, report: CheckReport) -> None:
+    bad = report.violations.append
+    sets = [list(s) for s in allocation.conflict_sets] or (
+        [list(allocation.conflicts)] if allocation.conflicts else []
+    )
+    if allocation.conflict_sets and list(allocation.conflicts) != list(allocation.conflict_sets[0]):
+        bad(Violation("conflict", "conflicts is not the first of conflict_sets"))
+    if not portfolio.pins:
+        bad(
+            Violation(
+                "conflict",
+                "status infeasible, but the portfolio has no pins: the empty allocation "
+                "holds every hard rule",
+            )
+        )
+        return
+    if not sets:
+        bad(Violation("conflict", "status infeasible, but no conflict is named"))
+        return
+    pins = {p.label(): p for p in portfolio.pins}
+    forbids = {f.label(): f for f in portfolio.forbids}
+    required = {d.id for d in portfolio.demands if d.required}
+    parsed: list[list[Item]] = []
+    for labels in sets:
+        items: list[Item] = []
+        for label in labels:
+            word, _, rest = label.partition(" ")
+            if label in pins:
+                items.append(("pin", label))
+            elif label in forbids:
+                items.append(("forbid", label))
+            elif word == "required" and rest.startswith("demand ") and rest[7:] in required:
+                items.append(("required", rest[7:]))
+            else:
+                bad(Violation("conflict", f"{label!r} names no pin, forbid or required demand"))
+        if len(set(items)) != len(items):
+            bad(Violation("conflict", f"conflict set {'; '.join(labels)} repeats an item"))
+        parsed.append(list(dict.fromkeys(items)))
+    if any(v.rule == "conflict" for v in report.violations):
+        return
+    frozen = [frozenset(items) for items in parsed]
+    for i, a in enumerate(frozen):
+        for j, b in enumerate(frozen):
+            if i != j and a <= b:
+                bad(Violation("conflict", f"conflict set {j + 1} contains conflict set {i + 1}"))
+
+    def feasible(items: Iterable[Item], steps: int) -> bool | None:
+        chosen = set(items)
+        return _SubProblem(
+            portfolio,
+            [pins[label] for kind, label in chosen if kind == "pin"],
+            [forbids[label] for kind, label in chosen if kind == "forbid"],
+            {demand_id for kind, demand_id in chosen if kind == "required"},
+        ).feasible(steps)
+
+    for n, items in enumerate(parsed, start=1):
+        words = "; ".join(sets[n - 1])
+        verdict = feasible(items, SEARCH_STEPS)
+        if verdict is None:
+            bad(
+                Violation(
+                    "conflict",
+                    f"conflict set {n} ({words}) could not be proven infeasible within "
+                    f"{SEARCH_STEPS:,} search steps",
+                )
+            )
+            continue
+        if verdict:
+            bad(Violation("conflict", f"conflict set {n} ({words}) can all hold at once"))
+            continue
+        for item in items:
+            without = [other for other in items if other != item]
+            if feasible(without, CHEAP_STEPS) is False:
+                bad(
+                    Violation(
+                        "conflict",
+                        f"conflict set {n} ({words}) is not minimal: without "
+                        f"{_label(item)} it still cannot hold",
+                    )
+                )
+    if allocation.conflicts_complete and not report.violations:
+        everything: list[Item] = (
+            [("pin", label) for label in pins]
+            + [("forbid", label) for label in forbids]
+            + [("required", demand_id) for demand_id in sorted(required)]
+        )
+        for removed in _minimal_hitting_sets(parsed, MAX_HITTING_SETS):
+            kept = [item for item in everything if item not in removed]
+            if feasible(kept, CHEAP_STEPS) is False:
+                names = "; ".join(_label(item) for item in sorted(removed))
+                bad(
+                    Violation(
+                        "conflict",
+                        f"the conflicts are said to be complete, but removing {names} "
+                        "leaves the run infeasible",
+                    )
+                )
+                return
+
+
+def _label(item: Item) -> str:
+    kind, name = item
+    return f"required demand {name}" if kind == "required" else name
+
+
+def _minimal_hitting_sets(sets: Sequence[Sequence[Item]], limit: int) -> list[frozenset[Item]]:
+    """Minimal sets holding at least one item of every set in `sets` (at most `limit`; the
+    solver has its own copy, on purpose: the checker shares no code with it)."""
+    found: set[frozenset[Item]] = set()
+    steps = 0
+
+    def grow(chosen: frozenset[Item]) -> None:
+        nonlocal steps
+        steps += 1
+        if len(found) >= limit or steps > 50 * limit:
+            return
+        open_set = next((s for s in sets if not chosen & set(s)), None)
+        if open_set is None:
+            found.add(chosen)
+            return
+        for item in open_set:
+            grow(chosen | {item})
+
+    grow(frozenset())
+    return [h for h in found if not any(other < h for other in found)]
+
+
+class _SubProblem:
+    """Can `pins` hold with `forbids` kept, `required` demands required (all others optional),
+    and every other hard rule? An exhaustive search with a step budget."""
+
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        pins: list[Pin],
+        forbids: list[Forbid],
+        required: set[str],
+    ) -> None:
+        self.portfolio = portfolio
+        self.pins = pins
+        self.forbids = forbids
+        self.required = required
+        self.engineers = portfolio.engineer_by_id()
+        self.demands = portfolio.demand_by_id()
+        self.demands_of = portfolio.demands_of()
+        self.free = free_hours(portfolio)
+        self.limit = portfolio.policy.max_opportunities_per_engineer
+        self.served: dict[str, str] = {}
+        self.on: dict[str, Counter[str]] = defaultdict(Counter)
+        self.load: dict[tuple[str, int], int] = defaultdict(int)
+        self.steps = 0
+        self.budget = 0
+
+    def feasible(self, budget: int) -> bool | None:
+        """True or False when proven; None when the budget ran out first."""
+        self.steps, self.budget = 0, budget
+        try:
+            return self._search()
+        except _OutOfSteps:
+            return None
+
+    def _weeks(self, demand: Demand) -> range:
+        return demand.weeks(self.portfolio.horizon_weeks)
+
+    def _can_take(self, engineer_id: str, demand: Demand) -> bool:
+        engineer = self.engineers[engineer_id]
+        opportunities = self.on[engineer_id]
+        if (
+            demand.id in self.served
+            or engineer.skills.get(demand.skill, 0) < demand.min_proficiency
+            or opportunities[demand.opportunity_id]
+            or len(+opportunities) >= self.limit
+            or any(forbids_pair(f, engineer_id, demand) for f in self.forbids)
+        ):
+            return False
+        hours = round(exact(demand.hours) * HOUR_SCALE)
+        return all(
+            self.load[engineer_id, w] + hours <= self.free[engineer_id, w]
+            for w in self._weeks(demand)
+        )
+
+    def _take(self, engineer_id: str, demand: Demand, sign: int) -> None:
+        if sign > 0:
+            self.served[demand.id] = engineer_id
+        else:
+            del self.served[demand.id]
+        self.on[engineer_id][demand.opportunity_id] += sign
+        hours = round(exact(demand.hours) * HOUR_SCALE)
+        for w in self._weeks(demand):
+            self.load[engineer_id, w] += sign * hours
+
+    def _try(self, engineer_id: str, demand: Demand) -> bool:
+        self._take(engineer_id, demand, 1)
+        if self._search():
+            return True
+        self._take(engineer_id, demand, -1)
+        return False
+
+    def _search(self) -> bool:
+        self.steps += 1
+        if self.steps > self.budget:
+            raise _OutOfSteps
+        for pin in self.pins:
+            if pin.demand_id:
+                if self.served.get(pin.demand_id) == pin.engineer_id:
+                    continue
+                targets = [self.demands[pin.demand_id]]
+            else:
+                if self.on[pin.engineer_id][pin.opportunity_id]:
+                    continue
+                targets = self.demands_of[pin.opportunity_id]
+            return any(
+                self._can_take(pin.engineer_id, d) and self._try(pin.engineer_id, d)
+                for d in targets
+            )
+        touched = {self.demands[d].opportunity_id for d in self.served}
+        open_demands = [
+            d
+            for o in sorted(touched)
+            for d in self.demands_of[o]
+            if d.id in self.required and d.id not in self.served
+        ]
+        if not open_demands:
+            return True
+        options = [(d, [e for e in self.engineers if self._can_take(e, d)]) for d in open_demands]
+        demand, candidates = min(options, key=lambda pair: len(pair[1]))
+        return any(self._try(e, demand) for e in candidates)

@@ -42,7 +42,8 @@ HARD_RULES = (
         "capacity",
         "Engineer over capacity",
         True,
-        "In every week, hours assigned never exceed capacity - committed hours - time off.",
+        "In every week, hours assigned never exceed max(0, capacity - committed hours - time "
+        "off): a 0-hour demand fits any engineer.",
     ),
     Rule(
         "one_role_per_opportunity",
@@ -103,12 +104,37 @@ SOFT_TERMS = (
         "load_balance",
         "Load above target",
         False,
-        "minus load_penalty per hour above utilization_target x (capacity - time off), "
-        "per engineer and week; committed hours count as load.",
+        "minus load_penalty per hour above floor(utilization_target x max(0, capacity - "
+        "time off)), per engineer and week, in 1/100 h; committed hours count as load.",
     ),
 )
 
-RULES = {rule.key: rule for rule in HARD_RULES + SOFT_TERMS}
+RESULT_CHECKS = (
+    Rule(
+        "objective",
+        "Figure misreported",
+        True,
+        "Each term, the objective (= sum of the terms), the bound and the gap are reported "
+        "exactly, in whole hundredths, and agree with the status.",
+    ),
+    Rule(
+        "unknown",
+        "Malformed result",
+        True,
+        "Assignments name existing engineers and demands with the demand's own skill, hours "
+        "and weeks; the staffed list is exact; a result without a solution has no figures.",
+    ),
+    Rule(
+        "conflict",
+        "Conflict not proven",
+        True,
+        "An infeasible result names minimal conflict sets of existing pins, forbids and "
+        "required demands, each infeasible on its own.",
+    ),
+)
+"""What the checker judges beyond the rules: the result's own fields."""
+
+RULES = {rule.key: rule for rule in HARD_RULES + SOFT_TERMS + RESULT_CHECKS}
 
 
 def forbids_pair(forbid: Forbid, engineer_id: str, demand: Demand) -> bool:

@@ -49,6 +49,7 @@ from allocator.solve.compiled import (
     select_pairs,
     staffed_opportunities,
 )
+from allocator.solve.cpsat import describe_conflicts
 from allocator.solver import LNS_PAIRS, SolveOptions, solve, solve_compiled
 
 SHOWN_CANDIDATES = 5
@@ -995,26 +996,26 @@ def explain_engineer(run: Run, engineer_id: str) -> EngineerExplanation:
 
 
 def explain_conflicts(run: Run) -> str:
-    """An infeasible run's minimal conflict in words."""
-    conflicts = run.allocation.conflicts
-    if not conflicts:
+    """An infeasible run's minimal conflicts in words, each pin and forbid with who set it and
+    why; says whether the list is complete (see `describe_conflicts`)."""
+    allocation = run.allocation
+    sets = allocation.conflict_sets or ([allocation.conflicts] if allocation.conflicts else [])
+    if not sets:
         return (
             "The run is not infeasible."
-            if run.allocation.status.has_solution
+            if allocation.status.has_solution
             else ("No allocation was found, and no set of pins or forbids explains it.")
         )
-    words = []
     pins = {p.label(): p for p in run.portfolio.pins}
     forbids = {f.label(): f for f in run.portfolio.forbids}
-    for label in conflicts:
+
+    def words(label: str) -> str:
         record = pins.get(label) or forbids.get(label)
-        by = ""
-        if record is not None and (record.set_by or record.reason):
-            reason = f": {record.reason}" if record.reason else ""
-            by = f" (set by {record.set_by or 'unknown'}{reason})"
-        words.append(label + by)
-    return (
-        "These cannot all hold at once, and dropping any one of them makes the run feasible: "
-        + "; ".join(words)
-        + "."
+        if record is None or not (record.set_by or record.reason):
+            return label
+        reason = f": {record.reason}" if record.reason else ""
+        return f"{label} (set by {record.set_by or 'unknown'}{reason})"
+
+    return describe_conflicts(
+        [[words(label) for label in labels] for labels in sets], allocation.conflicts_complete
     )

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from allocator.errors import InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError, problems
 from allocator.model import (
     Allocation,
     Demand,
@@ -412,10 +412,7 @@ def load_allocation(path: str | Path) -> Allocation:
     try:
         return Allocation.model_validate(data)
     except ValidationError as error:
-        issues = [
-            InputIssue(
-                f"{path.name} {json_location(tuple(e['loc']))}", "", e["msg"], None, tuple(e["loc"])
-            )
-            for e in error.errors(include_url=False)
-        ]
-        raise InvalidInputError(issues) from None
+        place = path.name
+        raise InvalidInputError(
+            problems(error, lambda loc: (f"{place} {json_location(loc)}", "", loc))
+        ) from None

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from allocator.errors import InputIssue, InvalidInputError, NotFoundError
+from allocator.errors import InputIssue, InvalidInputError, NotFoundError, problems
 from allocator.model import Allocation, Portfolio, build_portfolio, json_location
 from allocator.service.jobs import (
     Accepted,
@@ -455,10 +455,6 @@ def _ratio_spec(raw: Mapping[str, Any]) -> RatioSweepSpec:
     try:
         return RatioSweepSpec.model_validate(dict(raw))
     except ValidationError as error:
-        issues = []
-        for item in error.errors(include_url=False):
-            place = json_location(("ratio_sweep", *item["loc"]))
-            value = item.get("input") if isinstance(item.get("input"), str | int | float) else None
-            message = str(item["msg"]).removeprefix("Value error, ")
-            issues.append(InputIssue(place, "", message, value))
-        raise InvalidInputError(issues) from None
+        raise InvalidInputError(
+            problems(error, lambda loc: (json_location(("ratio_sweep", *loc)), "", loc))
+        ) from None

@@ -7,9 +7,13 @@
 - `value_density`: opportunities by expected value per required hour, each role by the best
   fitting free engineer: the strongest simple heuristic, not a status quo.
 
-All three respect every hard rule (a team that cannot be completed is released, pins are
-placed first) and return the same `Allocation` as the optimizer, so the same checker checks
-them. They share the optimizer's compiled candidate pairs, but none of its search.
+All three respect every hard rule (a team that cannot be completed is released) and honour
+every pin and forbid: pins are placed first, with the required roles of the opportunities
+they touch, by a small search in the baseline's own preference order; should that search
+give up, CP-SAT finds any placement of the pinned teams (no objective) and the baseline goes
+on from there, so a baseline answers every portfolio the optimizer finds feasible. They
+return the same `Allocation` as the optimizer, so the same checker checks them, and share the
+optimizer's compiled candidate pairs, but none of its search.
 """
 
 from __future__ import annotations
@@ -18,9 +22,17 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from ortools.sat.python import cp_model
 
-from allocator.model import Allocation, Portfolio, SolverInfo, SolveStatus, Timings
-from allocator.solve.compiled import CompiledProblem, IntArray, compile_portfolio, evaluate
+from allocator.model import Allocation, Portfolio, SolverInfo, SolveStatus
+from allocator.solve import cpsat
+from allocator.solve.compiled import (
+    BoolArray,
+    CompiledProblem,
+    IntArray,
+    compile_portfolio,
+    evaluate,
+)
 from allocator.solve.heuristics import greedy_selection
 from allocator.solver import CoreSolution, to_allocation
 
@@ -61,6 +73,31 @@ def _arrival_rank(portfolio: Portfolio) -> IntArray:
     return rank
 
 
+def pinned_teams(
+    problem: CompiledProblem, time_limit: float = 10.0
+) -> tuple[SolveStatus, BoolArray | None]:
+    """The pins and the teams they force, when the greedy's own search for them gives up: any
+    selection that keeps every hard rule (CP-SAT, no objective), cut down to the pinned
+    opportunities. (INFEASIBLE, None) when the pins cannot all hold; (UNKNOWN, None) when
+    nothing was found within `time_limit` seconds."""
+    built = cpsat.build_model(problem, diagnose=True)  # Every pin, forbid and team rule on.
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = time_limit
+    code = solver.solve(built.model)
+    if code == cp_model.INFEASIBLE:
+        return SolveStatus.INFEASIBLE, None
+    if code not in (cp_model.FEASIBLE, cp_model.OPTIMAL):
+        return SolveStatus.UNKNOWN, None
+    values = np.array(list(solver.response_proto.solution), dtype=np.int64)
+    chosen = values[: problem.n_pairs].astype(bool)
+    pinned = np.zeros(problem.n_opportunities, dtype=bool)
+    for pin in problem.pins:
+        pinned[problem.pair_opportunity[pin.pairs[chosen[pin.pairs]]]] = True
+    placed: BoolArray = chosen & pinned[problem.pair_opportunity]
+    return SolveStatus.FEASIBLE, placed
+
+
 BASELINES: dict[str, Callable[[Portfolio, CompiledProblem], Orders]] = {
     "seniority_first": _seniority_first,
     "first_come_first_served": _first_come_first_served,
@@ -81,27 +118,26 @@ def run_baseline(portfolio: Portfolio, name: str) -> Allocation:
     compiled = time.perf_counter()
     order, preference = BASELINES[name](portfolio, problem)
     chosen = greedy_selection(problem, order, preference)
+    status = SolveStatus.FEASIBLE
+    if chosen is None and problem.pins:
+        status, placed = pinned_teams(problem)
+        if placed is not None:
+            chosen = greedy_selection(problem, order, preference, placed=placed)
     seconds = time.perf_counter() - compiled
-    if chosen is None:
-        return Allocation(
-            status=SolveStatus.UNKNOWN,
-            message=f"{name} could not place every pin",
-            solver=SolverInfo(name=name),
-            timings=Timings(compile_seconds=compiled - started, solve_seconds=seconds),
-        )
-    objective = sum(evaluate(problem, chosen).values())
+    if chosen is None and status is not SolveStatus.INFEASIBLE:
+        status = SolveStatus.UNKNOWN
     core = CoreSolution(
-        status=SolveStatus.FEASIBLE,
-        chosen=chosen,
-        objective=objective,
-        best_bound=objective,
+        status=status,
+        chosen=np.zeros(problem.n_pairs, dtype=bool) if chosen is None else chosen,
+        objective=0 if chosen is None else sum(evaluate(problem, chosen).values()),
+        best_bound=None,  # A heuristic proves no bound.
         solve_seconds=seconds,
         build_seconds=0.0,
-        first_solution_seconds=seconds,
+        first_solution_seconds=None if chosen is None else seconds,
         parameters={},
     )
     allocation = to_allocation(portfolio, problem, core, compiled - started)
-    # A heuristic proves no bound: report none rather than its own objective.
-    return allocation.model_copy(
-        update={"solver": SolverInfo(name=name), "best_bound": None, "gap": None}
-    )
+    update: dict[str, object] = {"solver": SolverInfo(name=name)}
+    if status is SolveStatus.UNKNOWN:
+        update["message"] = f"{name} could not place every pin within its time limit"
+    return allocation.model_copy(update=update)

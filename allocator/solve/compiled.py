@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +27,7 @@ from allocator.model import (
     Pin,
     Portfolio,
     PreviousAssignment,
+    centi_hours,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -87,6 +89,9 @@ class CompiledProblem:
     """Objective loss per 1/100 h above target (per engineer-week)."""
     pair_forbidden_label: dict[int, str] = field(default_factory=dict)
     """Pairs kept only so that infeasibility can be explained: forbidden pairs -> forbid label."""
+    pair_other_forbids: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """Forbidden pairs that more than one forbid rules out -> the labels after the first
+    (only the conflict search needs them: lifting one forbid does not free such a pair)."""
 
     @property
     def n_engineers(self) -> int:
@@ -119,6 +124,12 @@ class CompiledProblem:
 # Compile
 
 
+def decimal_ratio(x: float) -> tuple[int, int]:
+    """`x` as the decimal it is written as (its shortest repr), as an integer ratio:
+    0.7499999999999 -> (7499999999999, 10000000000000), not the binary float's value."""
+    return Decimal(repr(x)).as_integer_ratio()
+
+
 def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     """The portfolio as sparse candidate pairs; ineligible pairs get no variable.
 
@@ -137,40 +148,53 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     opportunity_index = {o.id: i for i, o in enumerate(opportunities)}
     demand_index = {d.id: i for i, d in enumerate(demands)}
 
-    # Per engineer and week: hours free, and hours before load counts as above target.
-    capacity = np.array([e.capacity_hours for e in engineers], dtype=float).reshape(n_e, 1)
-    committed = np.array([e.committed_hours for e in engineers], dtype=float).reshape(n_e, 1)
-    off = np.zeros((n_e, weeks))
+    # Per engineer and week, in 1/100 h, exactly: hours free (capacity - committed - time off)
+    # and hours worked (capacity - time off), each floored at 0; the load target is
+    # floor(utilization_target x worked), the target taken as the decimal it is written as.
+    capacity = np.array([centi_hours(e.capacity_hours) for e in engineers], dtype=np.int64)
+    committed = np.array([centi_hours(e.committed_hours) for e in engineers], dtype=np.int64)
+    off = np.zeros((n_e, weeks), dtype=np.int64)
     for i, engineer in enumerate(engineers):
         for week, hours in engineer.time_off.items():
-            off[i, week - 1] = hours
-    available = np.round(np.maximum(0.0, capacity - committed - off) * HOUR_SCALE).astype(np.int64)
-    working = np.round(np.maximum(0.0, capacity - off) * HOUR_SCALE).astype(np.int64)
-    target = np.floor(policy.utilization_target * working + 1e-9).astype(np.int64)
-    load_slack = target - np.round(committed * HOUR_SCALE).astype(np.int64)
+            off[i, week - 1] = centi_hours(hours)
+    available = np.maximum(0, capacity[:, None] - committed[:, None] - off)
+    working = np.maximum(0, capacity[:, None] - off)
+    share_num, share_den = decimal_ratio(policy.utilization_target)
+    worked_values, where = np.unique(working, return_inverse=True)
+    targets = [v * share_num // share_den for v in worked_values.tolist()]
+    target = np.array(targets, dtype=np.int64)[where.reshape(working.shape)]
+    load_slack = target - committed[:, None]
 
     # Per demand.
     d_opp = np.array([opportunity_index[d.opportunity_id] for d in demands], dtype=np.int64)
     d_required = np.array([d.required for d in demands], dtype=bool)
-    d_hours = np.array([round(d.hours * HOUR_SCALE) for d in demands], dtype=np.int64)
+    d_hours = np.array([centi_hours(d.hours) for d in demands], dtype=np.int64)
     d_min = np.array([d.min_proficiency for d in demands], dtype=np.int64)
     d_start = np.array([d.start_week for d in demands], dtype=np.int64)
     d_end = np.array([weeks if d.end_week is None else d.end_week for d in demands], dtype=np.int64)
     week_numbers = np.arange(1, weeks + 1)
     d_active = (week_numbers >= d_start[:, None]) & (week_numbers <= d_end[:, None])
 
-    # Per opportunity: expected value in 1/100 point.
-    o_value = np.array([o.value for o in opportunities], dtype=float)
-    o_prob = np.array([o.win_probability for o in opportunities], dtype=float)
-    o_tier = np.array([policy.tier_factors[o.tier] for o in opportunities], dtype=float)
-    raw_points = o_value * o_prob * o_tier * policy.value_weight * POINT_SCALE / policy.value_unit
-    if raw_points.sum() > EXACT_LIMIT:
+    # Per opportunity: expected value in 1/100 point, exactly, rounded half up: value x win
+    # probability x tier factor x value_weight x 100 / value_unit, each figure taken as the
+    # decimal it is written as (no float product).
+    unit_num, unit_den = decimal_ratio(policy.value_unit)
+    tier_ratio = {tier: decimal_ratio(f) for tier, f in policy.tier_factors.items()}
+    o_points_exact: list[int] = []
+    for o in opportunities:
+        value_num, value_den = decimal_ratio(o.value)
+        prob_num, prob_den = decimal_ratio(o.win_probability)
+        tier_num, tier_den = tier_ratio[o.tier]
+        num = value_num * prob_num * tier_num * policy.value_weight * POINT_SCALE * unit_den
+        den = value_den * prob_den * tier_den * unit_num
+        o_points_exact.append((2 * num + den) // (2 * den))
+    if sum(o_points_exact) > EXACT_LIMIT:
         message = (
             "deal values x value_weight / value_unit make the objective too large to count "
             f"exactly (over {EXACT_LIMIT / POINT_SCALE:.3g} points); raise value_unit"
         )
         raise InvalidInputError([InputIssue("policy", "value_unit", message, policy.value_unit)])
-    o_points = np.round(raw_points).astype(np.int64)
+    o_points = np.array(o_points_exact, dtype=np.int64)
 
     # Candidate pairs: for each skill and minimum level, every demand of it times every
     # engineer with the skill at that level or above; integer codes throughout.
@@ -225,10 +249,14 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     # Forbids: flagged, not dropped, so that a pin that needs one can be explained.
     forbidden = np.zeros(len(p_e), dtype=bool)
     forbidden_label: dict[int, str] = {}
+    other_forbids: dict[int, tuple[str, ...]] = {}
     for forbid in portfolio.forbids:
+        label = forbid.label()
         for p in pairs_of(engineer_index[forbid.engineer_id], targets_of(forbid)).tolist():
             forbidden[p] = True
-            forbidden_label.setdefault(p, forbid.label())
+            first = forbidden_label.setdefault(p, label)
+            if label != first and label not in other_forbids.get(p, ()):
+                other_forbids[p] = (*other_forbids.get(p, ()), label)
 
     # Opportunities whose every required demand has an allowed candidate can be staffed.
     covered = np.zeros(n_d, dtype=bool)
@@ -247,6 +275,7 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
         forbidden_label = {
             int(renumber[p]): label for p, label in forbidden_label.items() if keep[p]
         }
+        other_forbids = {int(renumber[p]): labels for p, labels in other_forbids.items() if keep[p]}
         p_e, p_d, keys, pair_opp = p_e[keep], p_d[keep], keys[keep], pair_opp[keep]
     del keep
 
@@ -307,6 +336,7 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
         continuity_weight=POINT_SCALE * policy.continuity_penalty,
         load_weight=policy.load_penalty * POINT_SCALE // HOUR_SCALE,
         pair_forbidden_label=forbidden_label,
+        pair_other_forbids=other_forbids,
     )
 
 

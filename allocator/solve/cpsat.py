@@ -3,8 +3,9 @@
 - `build_model` loads `formulation.formulate(problem)` into CP-SAT's protocol buffer (no Python
   expression trees, so large models build fast).
 - `run_cpsat` runs it once with given parameters, a hint, a progress callback and a stop event.
-- `find_conflicts` names a minimal set of pins, forbids and required demands that cannot all
-  hold: CP-SAT's sufficient assumptions, shrunk by deletion.
+- `find_conflict_sets` names every minimal set of pins, forbids and required demands that
+  cannot all hold (CP-SAT's sufficient assumptions, shrunk by deletion; more sets found by
+  re-solving with one item of every known set removed), and says whether the list is complete.
 
 Imports `compiled` and `formulation` (and the status enum from the domain).
 """
@@ -189,46 +190,171 @@ def _stop_when_set(solver: cp_model.CpSolver, stop: threading.Event | None) -> t
     return done
 
 
-def find_conflicts(problem: CompiledProblem, time_limit: float = 10.0) -> list[str]:
-    """A minimal set of pins, forbids and required demands that cannot all hold, in words.
+@dataclass(frozen=True)
+class Conflicts:
+    """The minimal conflicts of an infeasible problem, in words."""
 
-    CP-SAT's sufficient assumptions give a first set; it is shrunk by deletion until removing
-    any member makes the rest feasible. Empty when the hard rules alone already conflict.
+    sets: list[list[str]]
+    """Minimal conflict sets: each cannot hold on its own, every proper subset can."""
+    complete: bool
+    """True when `sets` is every minimal conflict set: the problem becomes feasible exactly
+    when at least one item of every set is removed. False when the search stopped early."""
+
+
+def describe_conflicts(sets: list[list[str]], complete: bool) -> str:
+    """What `sets` (minimal conflict sets, complete or not) mean, in words.
+
+    >>> print(describe_conflicts([["pin E1 -> O1", "forbid E1 -> O1"]], True))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    The hard rules cannot all hold: pin E1 -> O1; forbid E1 -> O1. Removing any one of them
+    makes the run feasible.
     """
-    for pin in problem.pins:
-        if not len(pin.pairs):
-            return [pin.label]
+    if not sets:
+        return "The hard rules cannot all hold."
+    if len(sets) == 1 and complete:
+        return (
+            f"The hard rules cannot all hold: {'; '.join(sets[0])}. "
+            "Removing any one of them makes the run feasible."
+        )
+    listed = ", and also ".join(f"({n}) {'; '.join(s)}" for n, s in enumerate(sets, start=1))
+    if complete:
+        return (
+            f"The hard rules cannot all hold, for {len(sets)} reasons: {listed}. No set can hold "
+            "on its own, and removing any one item of a set lets the rest of it hold; the run "
+            "becomes feasible once at least one item of every set is removed."
+        )
+    return (
+        f"The hard rules cannot all hold: {listed}. No set can hold on its own, and removing "
+        "any one item of a set lets the rest of it hold; the search for further conflicts "
+        "stopped at its time limit, so others may remain once these are resolved."
+    )
+
+
+def find_conflicts(problem: CompiledProblem, time_limit: float = 10.0) -> list[str]:
+    """One minimal set of pins, forbids and required demands that cannot all hold, in words
+    (the first of `find_conflict_sets`); empty when the hard rules alone already conflict."""
+    found = find_conflict_sets(problem, time_limit)
+    return found.sets[0] if found.sets else []
+
+
+def find_conflict_sets(
+    problem: CompiledProblem, time_limit: float = 10.0, max_sets: int = 20
+) -> Conflicts:
+    """Every minimal set of pins, forbids and required demands that cannot all hold.
+
+    CP-SAT's sufficient assumptions give a first set, shrunk by deletion until removing any
+    member makes the rest feasible. Then, for each minimal way of removing one item of every
+    set found so far, the rest is solved again: a new conflict is shrunk the same way and
+    added; when every such removal is feasible, the list is complete (each minimal conflict
+    avoids some minimal removal, so none can be missing). Stops, not complete, after
+    `time_limit` seconds or `max_sets` sets.
+    """
+    deadline = time.perf_counter() + time_limit
     built = build_model(problem, diagnose=True)
     f = built.formulation
+    proto = built.model.proto
+    for p, labels in problem.pair_other_forbids.items():  # Each forbid of a pair holds it off.
+        for label in labels:
+            if label not in f.forbid_literals:
+                f.forbid_literals[label] = len(proto.variables)
+                proto.variables.add().domain.extend([0, 1])
+            row = proto.constraints.add()
+            row.enforcement_literal.append(f.forbid_literals[label])
+            row.linear.vars.append(p)
+            row.linear.coeffs.append(1)
+            row.linear.domain.extend([0, 0])
     names = {lit: problem.pins[i].label for i, lit in enumerate(f.pin_literals)}
     names.update({lit: label for label, lit in f.forbid_literals.items()})
     names.update(
         {lit: f"required demand {problem.demand_ids[d]}" for d, lit in f.required_literals.items()}
     )
+    # An item is a name: identical pins are one item, kept or removed together.
+    items = list(dict.fromkeys(names[lit] for lit in f.assumptions()))
+    item_of = {name: i for i, name in enumerate(items)}
+    literals: list[list[int]] = [[] for _ in items]
+    for lit in f.assumptions():
+        literals[item_of[names[lit]]].append(lit)
+    everything = list(range(len(items)))
+    exact = True
 
-    def feasible(subset: list[int]) -> tuple[bool, list[int]]:
-        proto = built.model.proto
+    def infeasible(subset: list[int]) -> list[int] | None:
+        """The items of CP-SAT's sufficient assumptions when `subset` (items) is proven
+        infeasible, else None."""
+        nonlocal exact
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            exact = False
+            return None
         proto.assumptions.clear()
-        proto.assumptions.extend(subset)
+        proto.assumptions.extend(lit for i in subset for lit in literals[i])
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.max_time_in_seconds = remaining
         code = solver.solve(built.model)
         if code == cp_model.INFEASIBLE:
-            return False, list(solver.sufficient_assumptions_for_infeasibility())
-        return True, []
+            core = {
+                item_of[names[lit]] for lit in solver.sufficient_assumptions_for_infeasibility()
+            }
+            return [i for i in subset if i in core] or list(subset)
+        if code not in (cp_model.FEASIBLE, cp_model.OPTIMAL):
+            exact = False  # Not proven either way.
+        return None
 
-    ok, core = feasible(f.assumptions())
-    if ok:
-        return []
-    core = core or f.assumptions()
-    index = 0
-    while index < len(core):
-        trial = core[:index] + core[index + 1 :]
-        ok, smaller = feasible(trial)
-        if ok:
-            index += 1
+    def shrink(core: list[int]) -> list[int]:
+        index = 0
+        while index < len(core):
+            trial = core[:index] + core[index + 1 :]
+            smaller = infeasible(trial)
+            if smaller is None:
+                index += 1
+            else:
+                kept = set(smaller)
+                core = [i for i in trial if i in kept]
+        return core
+
+    first = infeasible(everything)
+    if first is None:
+        return Conflicts([], complete=exact)
+    sets = [shrink(first)]
+    feasible_removals: set[frozenset[int]] = set()
+    complete = False
+    while exact and len(sets) < max_sets:
+        removals, truncated = minimal_hitting_sets(sets, limit=500)
+        for removal in removals:
+            if removal in feasible_removals:
+                continue
+            core = infeasible([i for i in everything if i not in removal])
+            if core is not None:
+                sets.append(shrink(core))
+                break
+            feasible_removals.add(removal)
         else:
-            kept = set(smaller)
-            core = [lit for lit in trial if lit in kept] if smaller else trial
-    return [names[lit] for lit in core]
+            # Every minimal removal is feasible: no minimal conflict is missing.
+            complete = exact and not truncated
+            break
+    return Conflicts([[items[i] for i in core] for core in sets], complete=complete)
+
+
+def minimal_hitting_sets(sets: list[list[int]], limit: int) -> tuple[list[frozenset[int]], bool]:
+    """Up to `limit` minimal sets holding at least one member of every set in `sets`,
+    smallest first, and whether there may be more."""
+    found: set[frozenset[int]] = set()
+    steps = 0
+    truncated = False
+
+    def grow(chosen: frozenset[int]) -> None:
+        nonlocal steps, truncated
+        steps += 1
+        if len(found) >= limit or steps > 50 * limit:
+            truncated = True
+            return
+        missed = next((s for s in sets if chosen.isdisjoint(s)), None)
+        if missed is None:
+            found.add(chosen)
+            return
+        for lit in missed:
+            grow(chosen | {lit})
+
+    grow(frozenset())
+    minimal = [h for h in found if not any(other < h for other in found)]
+    return sorted(minimal, key=lambda h: (len(h), sorted(h))), truncated

@@ -5,6 +5,8 @@ Imports `compiled` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from allocator.solve.compiled import (
@@ -21,13 +23,16 @@ def greedy_selection(
     opportunity_order: IntArray | None = None,
     pair_preference: IntArray | None = None,
     positive_optional: bool | None = None,
+    placed: BoolArray | None = None,
 ) -> BoolArray | None:
     """A feasible selection, built one opportunity at a time: each is staffed whole (every
     required role) or not at all, each role by its most preferred candidate still free.
 
     By default opportunities go by value density (value per required hour) and candidates by
-    their score; the status-quo baselines pass their own orders. Pins are placed first.
-    Returns None when the pins cannot all be placed this way. Optional roles are taken only
+    their score; the status-quo baselines pass their own orders. Pins are placed first, with
+    the required roles of every opportunity they touch (`place_pinned_teams`). Returns None
+    when that search fails or runs out of steps. `placed` pairs (a feasible selection) are
+    taken before anything else. Optional roles are taken only
     with a candidate of positive score when `positive_optional` (default: with the default
     preference only; the status-quo baselines staff them whatever the score).
     """
@@ -84,16 +89,11 @@ def greedy_selection(
                 return p, e, hours
         return None
 
-    for pin in problem.pins:
-        if chosen[pin.pairs].any():
-            continue
-        for d in np.unique(problem.pair_demand[pin.pairs]).tolist():
-            found = pick(d, pin.pairs[problem.pair_demand[pin.pairs] == d], False)
-            if found is not None:
-                take(found[0], found[1], d, found[2])
-                break
-        else:
-            return None
+    if placed is not None:
+        for p in np.flatnonzero(placed).tolist():
+            take(p, int(pair_e[p]), int(problem.pair_demand[p]), int(pair_h[p]))
+    if not place_pinned_teams(problem, preference, allowed, fits, take, chosen):
+        return None
 
     # Candidates of each demand, most preferred first.
     order = np.lexsort((-preference, problem.pair_demand))
@@ -160,3 +160,79 @@ def greedy_selection(
     if must.any() and not staffed_opportunities(problem, chosen)[must].all():
         return None
     return chosen if is_feasible(problem, chosen) else None
+
+
+PIN_SEARCH_STEPS = 20_000
+"""Placements `place_pinned_teams` may try before it gives up."""
+
+
+def place_pinned_teams(
+    problem: CompiledProblem,
+    preference: IntArray,
+    allowed: BoolArray,
+    fits: Callable[[int, int, int], bool],
+    take: Callable[..., None],
+    placed: BoolArray,
+) -> bool:
+    """Honour every pin and staff every required role of the opportunities the pins touch: a
+    depth-first search, pins in order, then the role with the fewest candidates left, each by
+    `preference`. `fits(e, d, hours)` and `take(p, e, d, hours, sign)` are the caller's state,
+    `placed` the pairs it holds already.
+    False when no such placement exists or none was found within `PIN_SEARCH_STEPS` steps."""
+    if not problem.pins:
+        return True
+    pair_e, pair_d, pair_h = problem.pair_engineer, problem.pair_demand, problem.pair_hours
+    ranked = np.lexsort((-preference, pair_d))
+    starts = np.searchsorted(pair_d[ranked], np.arange(problem.n_demands + 1))
+    required_of: dict[int, list[int]] = {}
+    for d in np.flatnonzero(problem.demand_required).tolist():
+        required_of.setdefault(int(problem.demand_opportunity[d]), []).append(d)
+    served = {int(pair_d[p]): p for p in np.flatnonzero(placed).tolist()}  # Demand -> pair.
+    steps = 0
+
+    def options(pairs: list[int]) -> list[tuple[int, int, int, int]]:
+        return [
+            (p, e, d, h)
+            for p, e, d, h, ok in zip(
+                pairs,
+                pair_e[pairs].tolist(),
+                pair_d[pairs].tolist(),
+                pair_h[pairs].tolist(),
+                allowed[pairs].tolist(),
+                strict=True,
+            )
+            if ok and d not in served and fits(e, d, h)
+        ]
+
+    def attempt(choices: list[tuple[int, int, int, int]]) -> bool:
+        nonlocal steps
+        for p, e, d, h in choices:
+            steps += 1
+            if steps > PIN_SEARCH_STEPS:
+                return False
+            take(p, e, d, h)
+            served[d] = p
+            if search():
+                return True
+            del served[d]
+            take(p, e, d, h, -1)
+        return False
+
+    def search() -> bool:
+        chosen = set(served.values())
+        for pin in problem.pins:
+            members = pin.pairs.tolist()
+            if chosen.intersection(members):
+                continue
+            by_preference = pin.pairs[np.argsort(-preference[pin.pairs], kind="stable")]
+            return attempt(options(by_preference.tolist()))
+        touched = {int(problem.demand_opportunity[d]) for d in served}
+        open_roles = [d for o in sorted(touched) for d in required_of.get(o, []) if d not in served]
+        if not open_roles:
+            return True
+        fewest = min(
+            (options(ranked[starts[d] : starts[d + 1]].tolist()) for d in open_roles), key=len
+        )
+        return attempt(fewest)
+
+    return search()

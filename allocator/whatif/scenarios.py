@@ -53,7 +53,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from allocator.errors import InputIssue, InvalidInputError
+from allocator.errors import InputIssue, InvalidInputError, problems
 from allocator.model import (
     Allocation,
     Demand,
@@ -221,17 +221,14 @@ def parse_scenarios(data: Any, where: str = "$") -> list[Scenario]:
     try:
         scenarios = _SCENARIOS.validate_python(data)
     except ValidationError as error:
-        issues = []
-        for item in error.errors(include_url=False):
-            loc = tuple(p for p in item["loc"] if not _is_tag(p))
-            value = item.get("input") if item["type"] != "missing" else None
-            value = None if isinstance(value, Mapping | list) else value
-            if item["type"] == "union_tag_invalid":
-                value = (item.get("ctx") or {}).get("tag")
-            issues.append(
-                InputIssue(where + json_location(loc)[1:], "", _message(item), value, loc)
+        raise InvalidInputError(
+            problems(
+                error,
+                lambda loc: (where + json_location(loc)[1:], "", loc),
+                {"union_tag_invalid": f"unknown edit kind; choose from {', '.join(EDIT_KINDS)}"},
+                skip=_is_tag,
             )
-        raise InvalidInputError(issues) from None
+        ) from None
     check_names(scenarios)
     return scenarios
 
@@ -239,25 +236,6 @@ def parse_scenarios(data: Any, where: str = "$") -> list[Scenario]:
 def _is_tag(part: Any) -> bool:
     """Pydantic puts the union's tag (`add_engineers`) into locations; it is not a field."""
     return isinstance(part, str) and part in EDIT_KINDS
-
-
-def _message(item: Any) -> str:
-    ctx = item.get("ctx") or {}
-    kind = item["type"]
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        sign = {"greater_than_equal": ">=", "less_than_equal": "<="}.get(kind, kind)
-        bound = next(iter(ctx.values()), "")
-        if isinstance(bound, float) and bound.is_integer():
-            bound = int(bound)
-        return f"must be {sign} {bound}"
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "union_tag_invalid":
-        return f"unknown edit kind; choose from {', '.join(EDIT_KINDS)}"
-    text = str(item["msg"])
-    return text.removeprefix("Value error, ")
 
 
 def check_names(scenarios: Sequence[Scenario]) -> None:
@@ -700,13 +678,9 @@ class _State:
         try:
             self.policy = Policy.model_validate(merged)
         except ValidationError as error:
-            issues = []
-            for item in error.errors(include_url=False):
-                name = str(item["loc"][0]) if item["loc"] else ""
-                shown = f"changes[{name}]" if name else "changes"
-                value = edit.changes.get(name) if name else None
-                issues.append(InputIssue(where, shown, _message(item), value))
-            return issues
+            return problems(
+                error, lambda loc: (where, f"changes[{loc[0]}]" if loc else "changes", ())
+            )
         return []
 
     def _pipeline(self, edit: ChangePipeline, where: str) -> list[InputIssue]:

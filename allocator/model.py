@@ -400,7 +400,8 @@ class Allocation(BaseModel):
         description=(
             "When infeasible: true when `conflict_sets` lists every minimal conflict, so that "
             "the run becomes feasible exactly when at least one item of every set is removed; "
-            "false when the search for more stopped at its time limit."
+            "false when the search for more stopped early (10 s, or 20 sets), so that others "
+            "may remain once these are resolved."
         ),
     )
     message: str = ""

@@ -96,8 +96,9 @@ def free_hours(portfolio: Portfolio) -> dict[tuple[str, int], int]:
     free = {}
     for e in portfolio.engineers:
         for week in portfolio.weeks():
-            hours = e.capacity_hours - e.committed_hours - e.time_off.get(week, 0.0)
-            free[e.id, week] = max(0, round(exact(hours) * HOUR_SCALE))
+            hours = exact(e.capacity_hours) - exact(e.committed_hours)
+            hours -= exact(e.time_off.get(week, 0.0))
+            free[e.id, week] = max(0, math.floor(hours * HOUR_SCALE))
     return free
 
 
@@ -299,8 +300,8 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
     for engineer in portfolio.engineers:
         committed = round(exact(engineer.committed_hours) * HOUR_SCALE)
         for week in portfolio.weeks():
-            worked = engineer.capacity_hours - engineer.time_off.get(week, 0.0)
-            working = max(0, round(exact(worked) * HOUR_SCALE))
+            worked = exact(engineer.capacity_hours) - exact(engineer.time_off.get(week, 0.0))
+            working = max(0, math.floor(worked * HOUR_SCALE))
             target = math.floor(target_share * working)
             over += max(0, committed + load.get((engineer.id, week), 0) - target)
     centi = {
@@ -468,10 +469,13 @@ def _check_conflicts(portfolio: Portfolio, allocation: Allocation, report: Check
             if i != j and a <= b:
                 bad(Violation("conflict", f"conflict set {j + 1} contains conflict set {i + 1}"))
 
+    free = free_hours(portfolio)
+
     def feasible(items: Iterable[Item], steps: int) -> bool | None:
         chosen = set(items)
         return _SubProblem(
             portfolio,
+            free,
             [pins[label] for kind, label in chosen if kind == "pin"],
             [forbids[label] for kind, label in chosen if kind == "forbid"],
             {demand_id for kind, demand_id in chosen if kind == "required"},
@@ -556,6 +560,7 @@ class _SubProblem:
     def __init__(
         self,
         portfolio: Portfolio,
+        free: dict[tuple[str, int], int],
         pins: list[Pin],
         forbids: list[Forbid],
         required: set[str],
@@ -567,7 +572,7 @@ class _SubProblem:
         self.engineers = portfolio.engineer_by_id()
         self.demands = portfolio.demand_by_id()
         self.demands_of = portfolio.demands_of()
-        self.free = free_hours(portfolio)
+        self.free = free
         self.limit = portfolio.policy.max_opportunities_per_engineer
         self.served: dict[str, str] = {}
         self.on: dict[str, Counter[str]] = defaultdict(Counter)

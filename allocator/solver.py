@@ -1,18 +1,19 @@
-"""The solver: compile -> solve -> extract, with the search strategy in one place.
+"""The solver: compile -> solve -> extract, the front door of the solve layer.
 
-- `solve(portfolio, options)` compiles the portfolio (`compiled.py`), runs the strategy and
-  returns the domain's `Allocation`, every term recomputed exactly from the chosen pairs.
-- `solve_compiled(problem, options)` is the strategy, shared by portfolios and GAP instances:
-  1. the greedy allocation (`heuristics.py`) is the first incumbent and the warm start;
-  2. reproducible runs (the default) use CP-SAT alone, interleaved workers stopped by a
-     deterministic time limit, so the same input and seed give the same assignments;
-  3. fast runs race CP-SAT and HiGHS (`mip.py`) on the same formulation: HiGHS runs in a
-     thread for the whole budget while CP-SAT runs in rounds, each round warm-started from
-     the best incumbent either engine has found; the better answer and the tighter bound win;
-  4. problems too large for one CP-SAT model go to the neighbourhood search (`lns.py`).
+- `solve(portfolio, options)` compiles the portfolio (`solve/compiled.py`), runs the search
+  and returns the domain's `Allocation`, every term recomputed exactly from the chosen pairs.
+- `solve_compiled(problem, options)` runs the search, shared by portfolios and GAP instances:
+  the greedy allocation (`solve/heuristics.py`) is the first incumbent; then the engine the
+  options name. The default, `auto`, is the adaptive search of `solve/strategy.py` (prices,
+  the LP by column generation and its rounding, then CP-SAT and the neighbourhood search on
+  the priced pairs), for every size and shape. The others are kept for comparison and tests:
+  `cp-sat` (plain CP-SAT), `portfolio` (single-worker CP-SAT runs side by side), `race`
+  (HiGHS against CP-SAT rounds) and `lns` (the neighbourhood search alone).
   A feasible problem always gets a feasible answer: the greedy one if nothing better is found.
+- `--time-limit` is the wall time of the whole solve, compile included.
 
-Imports the engines (`cpsat`, `mip`, `lns`), `compiled`, `heuristics`, and the domain.
+Imports the engines (`solve/cpsat`, `mip`, `lns`, `strategy`), `compiled`, `heuristics`, and
+the domain.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from allocator.model import (
     SolveStatus,
     Timings,
 )
-from allocator.solve import cpsat, lns, mip
+from allocator.solve import cpsat, lns, mip, strategy
 from allocator.solve.compiled import (
     BoolArray,
     CompiledProblem,
@@ -80,11 +81,11 @@ Engine = Literal["auto", "cp-sat", "portfolio", "race", "lns"]
 class SolveOptions:
     """How to search.
 
-    `reproducible` (the default) stops CP-SAT on a deterministic time limit (about
-    `time_limit` seconds on the reference machine, see `cpsat.DETERMINISTIC_PER_SECOND`), so
-    that the same input and seed give the same assignments run after run, on any load; a
-    wall clock cap of `2 x time_limit + 5 s` guards against a machine far slower than usual.
-    `reproducible=False` uses the wall clock and races CP-SAT against HiGHS.
+    `time_limit` is the wall time of the whole solve, compile included. `reproducible` (the
+    default) also counts the work in deterministic units (about `time_limit` seconds of it
+    on the reference machine, see `solve/strategy.py`), so that the same input and seed give
+    the same assignments run after run; a run the wall clock ends first says so in its
+    parameters (`wall_clock_cut`). `reproducible=False` follows the wall clock alone.
     """
 
     time_limit: float = 10.0
@@ -113,11 +114,7 @@ class SolveOptions:
         return params
 
     def engine_for(self, problem: CompiledProblem) -> Engine:
-        if self.engine != "auto":
-            return self.engine
-        if problem.n_pairs > LNS_PAIRS:
-            return "lns"
-        return "portfolio" if self.reproducible or self.workers < 2 else "race"
+        return self.engine
 
 
 @dataclass(frozen=True)
@@ -160,8 +157,10 @@ def solve_compiled(
     hint: BoolArray | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
+    clock: strategy.Clock | None = None,
 ) -> CoreSolution:
-    """Search for the best selection of pairs within `options.time_limit` (see module doc)."""
+    """Search for the best selection of pairs within `options.time_limit` (see module doc);
+    `clock` (started before compiling) makes the limit cover the compile too."""
 
     def report(objective: int, bound: float, seconds: float) -> None:
         if on_progress is not None:
@@ -170,17 +169,27 @@ def solve_compiled(
 
     incumbent = Incumbent(problem, report)
     started = time.perf_counter()
+    clock = clock if clock is not None else strategy.Clock(options.time_limit, options.reproducible)
     if hint is not None:
         incumbent.offer(hint, "hint")
     if options.use_greedy_hint:
         incumbent.offer(greedy_selection(problem), "greedy")
     engine = options.engine_for(problem)
     stop = stop if stop is not None else threading.Event()
-    if engine == "lns":
-        settings = lns.LnsSettings(
-            options.time_limit, options.workers, options.seed, options.reproducible
+    if engine == "auto":
+        settings = strategy.SearchSettings(
+            options.workers,
+            options.seed,
+            options.reproducible,
+            options.log,
+            options.extra_parameters,
         )
-        outcome = lns.search(problem, incumbent, settings, stop)
+        outcome = strategy.adaptive(problem, incumbent, settings, stop, clock)
+    elif engine == "lns":
+        settings_ = lns.LnsSettings(
+            clock.left(), options.workers, options.seed, options.reproducible
+        )
+        outcome = lns.search(problem, incumbent, settings_, stop, deadline=clock.deadline)
     elif engine == "race":
         outcome = _race(problem, incumbent, options, stop)
     elif engine == "portfolio":
@@ -206,7 +215,7 @@ def solve_compiled(
         solve_seconds=time.perf_counter() - started - outcome.build_seconds,
         build_seconds=outcome.build_seconds,
         first_solution_seconds=incumbent.first_seconds,
-        parameters={"engine": engine, **outcome.parameters},
+        parameters={"engine": engine, "wall_clock_cut": clock.cut, **outcome.parameters},
         stopped=stop.is_set(),
         solver_objective=outcome.solver_objective,
         source=incumbent.best.source if incumbent.best is not None else "",
@@ -366,10 +375,10 @@ def solve(
     >>> solve(Portfolio()).status.value
     'optimal'
     """
-    started = time.perf_counter()
+    clock = strategy.Clock(options.time_limit, options.reproducible)
     problem = compile_portfolio(portfolio)
-    compile_seconds = time.perf_counter() - started
-    core = solve_compiled(problem, options, on_progress=on_progress, stop=stop)
+    compile_seconds = time.perf_counter() - clock.started
+    core = solve_compiled(problem, options, on_progress=on_progress, stop=stop, clock=clock)
     return to_allocation(portfolio, problem, core, compile_seconds)
 
 

@@ -85,9 +85,18 @@ class Relaxation:
         self.infeasible = bool((self.must & ~self.open).any())
         self.d_opp = opp[self.demands_with_pairs]
         self.d_required = required[self.demands_with_pairs]
+        # Engineer-weeks already above target by committed hours: as in the formulation, every
+        # assigned hour there costs the load weight outright (no load row, so no nu).
+        self.above = problem.engineer_load_slack < 0
+        self.penalty = problem.load_weight * self.above.astype(np.float64)
         continuity = problem.continuity_weight * len(problem.previous_pairs)
         fixed_load = problem.load_weight * int(np.maximum(0, -problem.engineer_load_slack).sum())
         self.constant = float(-continuity - fixed_load)
+
+    def hour_price(self, lam: FloatArray, nu: FloatArray) -> FloatArray:
+        """(E, W) what one 1/100 h of the engineer in the week costs at prices (lambda, nu)."""
+        price: FloatArray = lam + np.where(self.above, 0.0, nu) + self.penalty
+        return price
 
     def evaluate(
         self, lam: FloatArray, nu: FloatArray, mu: FloatArray
@@ -95,7 +104,8 @@ class Relaxation:
         """Bound for prices (lambda, nu, mu) and the relaxed solution's (E, W) load and (E,)
         assignment counts (for the subgradient)."""
         p = self.p
-        price = lam + nu
+        price = self.hour_price(lam, nu)
+        nu = np.where(self.above, 0.0, nu)
         reduced = self.score - mu[self.engineer]
         for w, hours in enumerate(self.week_hours):
             reduced -= np.ascontiguousarray(price[:, w])[self.engineer] * hours
@@ -187,7 +197,7 @@ def lagrangian_bound(
                 theta /= 2
                 stale = 0
         g_lam = cap - load
-        g_nu = slack - load
+        g_nu = np.where(relaxation.above, 0.0, slack - load)
         g_mu = limit - count
         # Only directions that can move matter: a zero price with a positive subgradient stays.
         g_lam = np.where((lam <= 0) & (g_lam > 0), 0.0, g_lam)
@@ -206,7 +216,7 @@ def lagrangian_bound(
     value, lam, nu, mu = best
     return LagrangianBound(
         bound=value,
-        hour_price=lam + nu,
+        hour_price=relaxation.hour_price(lam, nu),
         assignment_price=mu,
         iterations=iterations,
         seconds=time.perf_counter() - started,
@@ -216,9 +226,14 @@ def lagrangian_bound(
 
 
 def reduced_scores(problem: CompiledProblem, result: LagrangianBound) -> IntArray:
-    """Each pair's score minus the priced capacity it uses (rounded), for heuristics."""
-    hours = problem.pair_hours[:, None] * problem.demand_active[problem.pair_demand]
-    price = (result.hour_price[problem.pair_engineer] * hours).sum(1)
-    price += result.assignment_price[problem.pair_engineer]
+    """Each pair's score minus the priced capacity it uses (rounded), for heuristics. Week by
+    week, so that no (pairs x weeks) matrix of floats is made (memory at XL)."""
+    price = result.assignment_price[problem.pair_engineer].astype(np.float64)
+    hours = problem.pair_hours.astype(np.float64)
+    for w in range(problem.n_weeks):
+        active = problem.demand_active[problem.pair_demand, w]
+        price += (
+            np.ascontiguousarray(result.hour_price[:, w])[problem.pair_engineer] * hours * active
+        )
     reduced: IntArray = np.round(problem.pair_score - price).astype(np.int64)
     return reduced

@@ -127,7 +127,7 @@ def search(
         iterations = bound.iterations
         if math.isfinite(bound.bound):
             incumbent.tighten(bound.bound)
-            start = _price_greedy(problem, reduced_scores(problem, bound))
+            start = price_greedy(problem, reduced_scores(problem, bound))
             incumbent.offer(start, "price-greedy")
     if incumbent.best is None:
         # Greedy found nothing (tight capacities, pins, jobs that must all be placed): ask
@@ -353,7 +353,7 @@ def _adapt(size: int, tried: int, quick: int, smallest: int, largest: int) -> in
     return size
 
 
-def _price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | None:
+def price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | None:
     """Greedy by Lagrangian reduced profit: opportunities by value + their roles' best reduced
     scores, each role by its best reduced-score candidate."""
     best = np.full(problem.n_demands, -(2**62), dtype=np.int64)

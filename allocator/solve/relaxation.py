@@ -46,19 +46,25 @@ class LpPlan:
     """The outcome of the column generation."""
 
     value: float
-    """LP value over the columns in it (1/100 point); a lower estimate of the full LP."""
+    """LP value over the columns of the last round solved to optimality (1/100 point): a
+    lower estimate of the full LP; -inf when no round was."""
     bound: LagrangianBound
     """The proven upper bound from the final duals, with those duals as prices."""
     columns: BoolArray
     """(P,) pairs that were ever columns of the LP."""
     pair_value: FloatArray
-    """(P,) LP value of each pair (0 outside the columns)."""
+    """(P,) LP value of each pair in that round (0 outside the columns)."""
     staffed_value: FloatArray
     """(O,) LP value of each opportunity's staffed variable."""
     rounds: int
     converged: bool
     """True when no pair priced in at the end: `value` is then the full LP value."""
     seconds: float
+    simplex_iterations: int = 0
+    lp: _Lp | None = None
+    """The LP itself, for diving (None when it could not be solved)."""
+    fixed: BoolArray | None = None
+    """(P,) pairs a dive fixed: whole teams that fit together."""
 
 
 class _Lp:
@@ -258,24 +264,30 @@ def column_generation(
     lp.add(np.flatnonzero(wanted))
     in_lp = wanted.copy()
     best = prices
-    rounds = 0
+    rounds = iterations = 0
     converged = False
     value = -math.inf
+    pair_value = np.zeros(problem.n_pairs)
+    staffed_value = np.zeros(problem.n_opportunities)
     while rounds < max_rounds:
-        rounds += 1
         left = deadline - time.perf_counter()
         if left <= 0.1:
             break
+        rounds += 1
         solved = lp.solve(left, iterations_per_round)
-        value = float(lp.h.getInfo().objective_function_value) if solved else -math.inf
-        lam, nu, mu = lp.prices()
+        iterations += int(lp.h.getInfo().simplex_iteration_count)
+        lam, nu, mu = lp.prices()  # Valid prices even when the solve stopped early.
         bound, _, _ = relaxation.evaluate(lam, nu, mu)
         if bound < best.bound:
-            best = LagrangianBound(bound, lam + nu, mu, 0, 0.0, (lam, nu, mu))
+            best = LagrangianBound(bound, relaxation.hour_price(lam, nu), mu, 0, 0.0, (lam, nu, mu))
         if not solved:
             break
+        value = float(lp.h.getInfo().objective_function_value)
+        pair_value, staffed_value = lp.values()
         # Pairs that price in: reduced score above what their demand's row already pays.
-        reduced = reduced_scores(problem, LagrangianBound(bound, lam + nu, mu, 0, 0.0))
+        reduced = reduced_scores(
+            problem, LagrangianBound(bound, relaxation.hour_price(lam, nu), mu, 0, 0.0)
+        )
         demand_dual = _demand_duals(lp, problem)
         gain = reduced - demand_dual[problem.pair_demand]
         candidates = ~in_lp & ~lp.forbidden & (gain > 0.5)
@@ -287,14 +299,6 @@ def column_generation(
         )
         lp.add(np.flatnonzero(add))
         in_lp |= add
-    pair_value, staffed_value = (
-        lp.values()
-        if math.isfinite(value)
-        else (
-            np.zeros(problem.n_pairs),
-            np.zeros(problem.n_opportunities),
-        )
-    )
     return LpPlan(
         value=value,
         bound=best,
@@ -304,6 +308,8 @@ def column_generation(
         rounds=rounds,
         converged=converged,
         seconds=time.perf_counter() - started,
+        simplex_iterations=iterations,
+        lp=lp if math.isfinite(value) else None,
     )
 
 
@@ -315,30 +321,17 @@ def _demand_duals(lp: _Lp, problem: CompiledProblem) -> FloatArray:
 
 
 def round_plan(problem: CompiledProblem, plan: LpPlan) -> BoolArray | None:
-    """An allocation from the LP plan: opportunities the LP staffs whole with integral roles
-    keep those roles (placed first); the others follow by LP staffing value, each role by
-    its LP value, then by reduced score."""
+    """An allocation from the LP plan: the teams a dive fixed first (they fit together), then
+    opportunities by LP staffing value and deal value, each role by its LP value, then by
+    reduced score."""
     x = plan.pair_value
     y = plan.staffed_value
-    whole = x > 1 - 1e-6
-    served = np.zeros(problem.n_demands, dtype=bool)
-    served[problem.pair_demand[whole]] = True
-    missing = np.zeros(problem.n_opportunities, dtype=bool)
-    np.logical_or.at(missing, problem.demand_opportunity, problem.demand_required & ~served)
-    integral = ~missing & (y > 1 - 1e-6)
-    fixed = whole & integral[problem.pair_opportunity]
-    pins = tuple(PinGroup("lp", np.array([p], dtype=np.int64)) for p in np.flatnonzero(fixed))
-    with_fixed = dataclasses.replace(problem, pins=problem.pins + pins)
     reduced = reduced_scores(problem, plan.bound)
     preference = np.round(x * 1e6).astype(np.int64) * 10_000_000 + np.clip(
         reduced, -9_999_999, 9_999_999
     )
-    # Opportunities the LP staffs, most staffed first; then the rest by value, for what is left.
     order = np.lexsort((-problem.opportunity_value, -np.round(y, 6))).astype(np.int64)
-    chosen = greedy_selection(with_fixed, order, preference, positive_optional=True)
-    if chosen is None:
-        chosen = greedy_selection(problem, order, preference, positive_optional=True)
-    return chosen
+    return greedy_selection(problem, order, preference, positive_optional=True, placed=plan.fixed)
 
 
 def restrict_pairs(problem: CompiledProblem, keep: BoolArray) -> tuple[CompiledProblem, IntArray]:
@@ -369,3 +362,100 @@ def restrict_pairs(problem: CompiledProblem, keep: BoolArray) -> tuple[CompiledP
         },
     )
     return sub, pair_map
+
+
+def dive(problem: CompiledProblem, plan: LpPlan, deadline: float, rounds: int = 12) -> LpPlan:
+    """Fix the LP towards an allocation, whole teams at a time: each round takes the
+    opportunities the LP staffs (most staffed first), gives each role its largest-valued pair
+    and fixes the team when it fits every engineer integrally beside the teams fixed before;
+    then the LP is re-solved from its basis and moves the rest around them. A round whose
+    fixes leave the LP infeasible is undone and the dive ends.
+    Returns the plan with the final values (for `round_plan`)."""
+    lp = plan.lp
+    if lp is None:
+        return plan
+    column = np.full(problem.n_pairs, -1, dtype=np.int64)
+    column[lp.columns] = lp.n_fixed_cols + np.arange(len(lp.columns))
+    fixed = np.zeros(problem.n_pairs, dtype=bool)
+    done = np.zeros(problem.n_opportunities, dtype=bool)
+    load = np.zeros((problem.n_engineers, problem.n_weeks), dtype=np.int64)
+    count = np.zeros(problem.n_engineers, dtype=np.int64)
+    on_opportunity: set[tuple[int, int]] = set()
+    demands_of = [[] for _ in range(problem.n_opportunities)]  # type: list[list[int]]
+    for d, o in enumerate(problem.demand_opportunity.tolist()):
+        demands_of[o].append(d)
+    x, y = plan.pair_value, plan.staffed_value
+    for _ in range(rounds):
+        if time.perf_counter() > deadline - 0.2:
+            break
+        best_pair = np.full(problem.n_demands, -1, dtype=np.int64)
+        best_value = np.zeros(problem.n_demands)
+        support = np.flatnonzero(x > 1e-6)
+        order = support[np.argsort(x[support], kind="stable")]
+        best_pair[problem.pair_demand[order]] = order  # The last write is the largest.
+        best_value[problem.pair_demand[order]] = x[order]
+        teams = np.flatnonzero((y > 0.5) & ~done)
+        teams = teams[np.argsort(-y[teams], kind="stable")]
+        saved = (load.copy(), count.copy(), set(on_opportunity))
+        batch: list[int] = []
+        for o in teams.tolist():
+            team: list[int] = []
+            for d in demands_of[o]:
+                p = int(best_pair[d])
+                if p < 0 or best_value[d] < 0.5:
+                    if problem.demand_required[d]:
+                        team = []
+                        break
+                    continue
+                team.append(p)
+            if not team or not _fits(problem, team, load, count, on_opportunity):
+                continue
+            batch += team
+            done[o] = True
+        if not batch:
+            break
+        cols = column[np.array(batch, dtype=np.int64)].astype(np.int32)
+        lp.h.changeColsBounds(len(cols), cols, np.ones(len(cols)), np.ones(len(cols)))
+        if not lp.solve(deadline - time.perf_counter(), 200_000):
+            lp.h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), np.ones(len(cols)))
+            load, count, on_opportunity = saved
+            done[problem.pair_opportunity[batch]] = False
+            lp.solve(deadline - time.perf_counter(), 200_000)
+            break
+        fixed[batch] = True
+        x, y = lp.values()
+    return dataclasses.replace(
+        plan, pair_value=np.where(fixed, 1.0, x), staffed_value=y, fixed=fixed
+    )
+
+
+def _fits(
+    problem: CompiledProblem,
+    team: list[int],
+    load: IntArray,
+    count: IntArray,
+    on_opportunity: set[tuple[int, int]],
+) -> bool:
+    """Place `team` (pairs) if every engineer has the hours, the opportunity slot and no other
+    role on the same opportunity; updates the running totals when it does."""
+    added: list[tuple[int, IntArray, tuple[int, int]]] = []
+    for p in team:
+        e = int(problem.pair_engineer[p])
+        d = int(problem.pair_demand[p])
+        key = (e, int(problem.demand_opportunity[d]))
+        hours = problem.pair_hours[p] * problem.demand_active[d]
+        if (
+            (load[e] + hours > problem.engineer_available[e]).any()
+            or count[e] >= problem.engineer_max_assignments[e]
+            or key in on_opportunity
+        ):
+            for e2, h2, k2 in added:
+                load[e2] -= h2
+                count[e2] -= 1
+                on_opportunity.discard(k2)
+            return False
+        load[e] += hours
+        count[e] += 1
+        on_opportunity.add(key)
+        added.append((e, hours, key))
+    return True

@@ -1,0 +1,303 @@
+"""The adaptive search: one pipeline for every shape and size, steered by what it observes.
+
+1. Prices: a few Lagrangian steps (`bounds.py`) give a first bound and a price-aware greedy
+   allocation.
+2. The LP relaxation by column generation (`relaxation.py`): its duals price every pair, so
+   the bound it proves holds for the whole problem, and its solution is rounded, then dived
+   (fixed team by team and re-solved) into allocations.
+3. The exact search runs on the priced pairs only (the LP's columns and the best allocation's
+   pairs): a few per role instead of every qualified engineer. When that model is small
+   enough, CP-SAT searches it whole for a probe share of the time; the neighbourhood search
+   (`lns.py`) takes the rest, and all of it when the model is large, when the probe neither
+   improved the allocation nor proved it optimal.
+Small problems are searched whole (no pricing-out), so a proof of optimality is global.
+
+Time: `Clock` holds the deadline of the whole solve (compile included) on the wall clock.
+Reproducible runs also count the work done in deterministic units (CP-SAT's deterministic
+time, simplex iterations, pair passes, at rates measured on the reference machine), so the
+same input and seed make the same decisions on a loaded machine; should the wall clock end a
+reproducible run before its deterministic budget, the clock records it (`cut`) and the result
+says so.
+
+Imports the engines (`cpsat`, `lns`, `relaxation`), `bounds`, `heuristics`, `incumbent`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from allocator.model import SolveStatus
+from allocator.solve import cpsat, lns
+from allocator.solve.bounds import lagrangian_bound, reduced_scores
+from allocator.solve.compiled import CompiledProblem, IntArray
+from allocator.solve.incumbent import Incumbent, Outcome
+from allocator.solve.relaxation import column_generation, dive, restrict_pairs, round_plan
+
+log = logging.getLogger(__name__)
+
+WHOLE_MODEL_PAIRS = 20_000
+"""Up to this many (priced) pairs CP-SAT is tried on the whole model."""
+PRICED_PAIRS = 20_000
+"""Above this many candidate pairs the exact search runs on the priced pairs only."""
+
+# Work rates on the reference machine (2 cores, see benchmarks/README.md), in seconds per
+# unit: reproducible runs count work in these units instead of reading the wall clock.
+SECONDS_PER_PAIR_PASS = 7e-9
+"""One pass over one candidate pair (compile, greedy, a Lagrangian step, a pricing round)."""
+SECONDS_PER_SIMPLEX_ROW_ITERATION = 1.5e-8
+"""One simplex iteration, per row of the LP."""
+
+
+@dataclass
+class Clock:
+    """The time of one solve: a wall-clock deadline, and in reproducible runs the work done
+    so far in deterministic seconds."""
+
+    limit: float
+    reproducible: bool
+    started: float = field(default_factory=time.perf_counter)
+    work: float = 0.0
+    cut: bool = False
+    """True once the wall clock ended a phase before its deterministic budget."""
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.limit
+
+    def wall_left(self) -> float:
+        return max(0.0, self.deadline - time.perf_counter())
+
+    def left(self) -> float:
+        """Seconds of budget left: deterministic (capped by the wall) or wall clock."""
+        wall = self.wall_left()
+        if not self.reproducible:
+            return wall
+        budget = max(0.0, self.limit - self.work)
+        if wall + 0.5 < budget:
+            self.cut = True
+        return min(budget, wall)
+
+    def charge(self, seconds: float) -> None:
+        """Count `seconds` of deterministic work (reproducible runs)."""
+        self.work += max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    workers: int
+    seed: int
+    reproducible: bool
+    log: bool = False
+    extra_parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def adaptive(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    clock: Clock,
+) -> Outcome:
+    """The default search (see module doc); offers every allocation to `incumbent` and
+    tightens its bound."""
+    started = time.perf_counter()
+    facts: dict[str, Any] = {}
+    target = incumbent.value if incumbent.value is not None else 0
+    clock.charge(3 * problem.n_pairs * SECONDS_PER_PAIR_PASS)  # Compile and greedy.
+
+    # 1. Prices.
+    steps = 60
+    prices = lagrangian_bound(
+        problem, target, time_limit=0.15 * clock.wall_left(), max_iterations=steps, stop=stop
+    )
+    clock.charge(prices.iterations * problem.n_pairs * SECONDS_PER_PAIR_PASS)
+    facts["lagrangian_iterations"] = prices.iterations
+    if math.isfinite(prices.bound):
+        incumbent.tighten(prices.bound)
+        start = lns.price_greedy(problem, reduced_scores(problem, prices))
+        incumbent.offer(start, "price-greedy")
+    elif prices.bound == -math.inf:
+        # The relaxation proves there is no allocation: CP-SAT says so and names why.
+        return _whole(problem, incumbent, settings, stop, clock, facts, started)
+
+    # 2. The LP by column generation, then rounding and a dive.
+    plan = None
+    if problem.n_pairs and not stop.is_set():
+        lp_deadline = time.perf_counter() + 0.45 * clock.left()
+        plan = column_generation(problem, prices, incumbent.chosen, lp_deadline)
+        rows = problem.n_demands + 2 * problem.n_engineers * problem.n_weeks
+        clock.charge(
+            plan.simplex_iterations * rows * SECONDS_PER_SIMPLEX_ROW_ITERATION
+            + plan.rounds * 2 * problem.n_pairs * SECONDS_PER_PAIR_PASS
+        )
+        if time.perf_counter() >= lp_deadline and not plan.converged:
+            clock.cut = clock.cut or clock.reproducible
+        facts["lp"] = {
+            "value": None if not math.isfinite(plan.value) else round(plan.value),
+            "rounds": plan.rounds,
+            "converged": plan.converged,
+            "columns": int(plan.columns.sum()),
+            "simplex_iterations": plan.simplex_iterations,
+            "seconds": round(plan.seconds, 3),
+        }
+        incumbent.tighten(plan.bound.bound)
+        if plan.lp is not None:
+            incumbent.offer(round_plan(problem, plan), "lp-rounding")
+            dived = dive(problem, plan, time.perf_counter() + 0.1 * clock.left())
+            incumbent.offer(round_plan(problem, dived), "lp-dive")
+    if incumbent.proven() or stop.is_set():
+        return _outcome(incumbent, facts, started)
+
+    # 3. The exact search, on the priced pairs of a large problem.
+    if problem.n_pairs <= PRICED_PAIRS or plan is None or plan.lp is None:
+        return _whole(problem, incumbent, settings, stop, clock, facts, started)
+    keep = plan.columns.copy()
+    if incumbent.chosen is not None:
+        keep |= incumbent.chosen
+    sub, pair_map = restrict_pairs(problem, keep)
+    facts["priced_pairs"] = sub.n_pairs
+    inner = _relay(problem, sub, pair_map, incumbent)
+    # When the LP did not converge its bound is loose: keep the end of the budget for more
+    # Lagrangian steps, continued from the first prices.
+    tail = 0.0 if plan.converged else min(10.0, 0.15 * clock.left())
+    _search(sub, inner, settings, stop, clock, facts, global_proofs=False, reserve=tail)
+    if tail and not stop.is_set() and incumbent.value is not None:
+        steps = 300
+        refined = lagrangian_bound(
+            problem,
+            incumbent.value,
+            time_limit=clock.wall_left(),
+            max_iterations=steps,
+            stop=stop,
+            start=prices,
+        )
+        clock.charge(refined.iterations * problem.n_pairs * SECONDS_PER_PAIR_PASS)
+        incumbent.tighten(refined.bound)
+        facts["lagrangian_iterations"] += refined.iterations
+    return _outcome(incumbent, facts, started)
+
+
+def _whole(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    clock: Clock,
+    facts: dict[str, Any],
+    started: float,
+) -> Outcome:
+    status = _search(problem, incumbent, settings, stop, clock, facts, global_proofs=True)
+    outcome = _outcome(incumbent, facts, started)
+    final = status if status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID) else outcome.status
+    # CP-SAT's own value of its last solution, which the caller checks against its own count.
+    solver_objective = facts.get("whole_model", {}).get("objective")
+    return Outcome(final, outcome.build_seconds, outcome.parameters, solver_objective)
+
+
+def _search(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    clock: Clock,
+    facts: dict[str, Any],
+    global_proofs: bool,
+    reserve: float = 0.0,
+) -> SolveStatus:
+    """CP-SAT on the whole (sub-)model for a probe when it is small, then the neighbourhood
+    search for the rest, less `reserve` seconds. `global_proofs`: CP-SAT's bound and verdict
+    hold for the problem the caller reports on (not just for priced pairs)."""
+    status = SolveStatus.UNKNOWN
+    if problem.n_pairs <= WHOLE_MODEL_PAIRS:
+        before = incumbent.value
+        probe = 0.4 * clock.left() if problem.n_pairs > 2_000 else clock.left()
+        run = _cpsat_probe(problem, incumbent, settings, stop, probe, clock)
+        if global_proofs:
+            incumbent.tighten(run.bound)
+        facts["whole_model"] = {
+            "pairs": problem.n_pairs,
+            "status": run.status.value,
+            "improved": incumbent.value != before,
+            "deterministic_seconds": round(run.deterministic_seconds, 3),
+            "objective": run.objective,
+        }
+        if run.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            return run.status if global_proofs else status
+        if run.status is SolveStatus.OPTIMAL:
+            return run.status if global_proofs else status
+    left = clock.left() - reserve
+    if left < 0.3 or stop.is_set() or incumbent.best is None:
+        return status
+    outcome = lns.search(
+        problem,
+        incumbent,
+        lns.LnsSettings(left, settings.workers, settings.seed, settings.reproducible),
+        stop,
+        prices=False,
+        deadline=clock.deadline - reserve,
+    )
+    clock.cut = clock.cut or bool(outcome.parameters.get("wall_clock_cut"))
+    facts["neighbourhood_search"] = outcome.parameters
+    return status
+
+
+def _cpsat_probe(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    seconds: float,
+    clock: Clock,
+) -> cpsat.CpsatRun:
+    """One CP-SAT run on the whole model, warm-started from the best allocation."""
+    params = lns.sub_parameters(seconds, settings.seed, settings.reproducible)
+    params["max_time_in_seconds"] = min(params["max_time_in_seconds"], clock.wall_left())
+    if not settings.reproducible and settings.workers > 1:
+        params = {"num_workers": settings.workers, "max_time_in_seconds": seconds}
+    params["log_search_progress"] = settings.log
+    params.update(settings.extra_parameters)
+    run = cpsat.run_cpsat(problem, params, incumbent.chosen, None, stop)
+    clock.charge(run.deterministic_seconds / cpsat.DETERMINISTIC_PER_SECOND)
+    if (
+        settings.reproducible
+        and run.status not in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE)
+        and run.deterministic_seconds < 0.9 * params.get("max_deterministic_time", 0)
+        and not stop.is_set()
+    ):
+        clock.cut = True  # The wall clock ended it before its deterministic budget.
+    incumbent.offer(run.chosen, "cp-sat", checked=True)
+    return run
+
+
+def _relay(
+    problem: CompiledProblem, sub: CompiledProblem, pair_map: IntArray, incumbent: Incumbent
+) -> Incumbent:
+    """An incumbent for `sub` that starts from `incumbent`'s allocation and hands every
+    improvement on to it (as an allocation of `problem`)."""
+
+    def lift(value: int, bound: float, seconds: float) -> None:
+        best = inner.best
+        if best is not None and best.value > (incumbent.value or -math.inf):
+            chosen = np.zeros(problem.n_pairs, dtype=bool)
+            chosen[pair_map[best.chosen]] = True
+            incumbent.offer(chosen, best.source, checked=True)
+
+    inner = Incumbent(sub, lift)
+    if incumbent.chosen is not None:
+        inner.offer(incumbent.chosen[pair_map], incumbent.best.source if incumbent.best else "")
+    return inner
+
+
+def _outcome(incumbent: Incumbent, facts: dict[str, Any], started: float) -> Outcome:
+    return Outcome(
+        status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
+        build_seconds=0.0,
+        parameters={"adaptive": facts, "seconds": round(time.perf_counter() - started, 3)},
+    )

@@ -395,13 +395,20 @@ class Allocation(BaseModel):
             "forbid, making a demand optional) lets the rest of that set hold."
         ),
     )
+    conflicts_minimal: bool = Field(
+        True,
+        description=(
+            "When infeasible: false when the time limit ended a check undecided, so that a set "
+            "may hold an item it does not need (it still cannot hold on its own)."
+        ),
+    )
     conflicts_complete: bool = Field(
         False,
         description=(
             "When infeasible: true when `conflict_sets` lists every minimal conflict, so that "
             "the run becomes feasible exactly when at least one item of every set is removed; "
-            "false when the search for more stopped early (10 s, or 20 sets), so that others "
-            "may remain once these are resolved."
+            "false when the search for more stopped before it had tried every way of removing "
+            "them (10 s, or 20 sets), so that others may remain once these are resolved."
         ),
     )
     message: str = ""

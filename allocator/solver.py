@@ -390,7 +390,7 @@ def to_allocation(
     message = ""
     if core.status is SolveStatus.INFEASIBLE:
         found = find_conflict_sets(problem)
-        message = describe_conflicts(found.sets, found.complete)
+        message = describe_conflicts(found.sets, found.complete, found.minimal)
     elif core.status is SolveStatus.UNKNOWN:
         message = "No allocation was found within the time limit."
     elif core.stopped:
@@ -407,6 +407,7 @@ def to_allocation(
             status=core.status,
             conflicts=found.sets[0] if found.sets else [],
             conflict_sets=found.sets,
+            conflicts_minimal=found.minimal,
             conflicts_complete=found.complete,
             message=message,
             solver=info,

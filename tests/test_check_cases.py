@@ -28,6 +28,7 @@ from allocator.model import Allocation, Pin, Portfolio, SolveStatus
 from allocator.solve import heuristics
 from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solve.compiled import compile_portfolio
+from allocator.solve.cpsat import describe_conflicts
 from allocator.solver import SolveOptions, solve
 
 
@@ -354,3 +355,24 @@ def test_a_baseline_on_an_infeasible_portfolio_names_the_conflicts() -> None:
         assert allocation.status is SolveStatus.INFEASIBLE
         assert allocation.conflict_sets == solve(p, FAST).conflict_sets
         assert allocation.solver.name == name and violations(p, allocation) == []
+
+
+def test_what_an_unfinished_conflict_search_says() -> None:
+    sets = [["pin E2 -> O2", "forbid E2 -> O2"]]
+    assert describe_conflicts(sets, complete=False).endswith(
+        "the search for further conflicts stopped before it had tried every way of removing "
+        "these (at its time limit, or at 20 sets), so others may remain once they are resolved."
+    )
+    assert describe_conflicts(sets, complete=False, minimal=False).endswith(
+        "No set can hold on its own, but the search stopped at its time limit before it could "
+        "show that each of its items is needed or that no other conflict remains."
+    )
+    # A set not proven minimal, and said so, is checked for infeasibility only.
+    p = two_reasons()
+    padded = ["pin E2 -> O2", "forbid E2 -> O2", "required demand O1/a"]
+    claim = {"conflicts": padded, "conflict_sets": [padded], "conflicts_minimal": False}
+    allocation = solve(p, FAST)
+    assert violations(p, allocation, **claim, conflicts_complete=False) == []
+    assert violations(p, allocation, **claim, conflicts_complete=True) == [
+        "Conflict not proven: conflicts said to be complete but not minimal"
+    ]

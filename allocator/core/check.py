@@ -316,9 +316,18 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
     total = sum(centi.values())
     report.objective = total / POINT_SCALE
     _check_figures(allocation, centi, total, report)
-    if allocation.conflicts or allocation.conflict_sets or allocation.conflicts_complete:
+    if _names_conflicts(allocation):
         bad(Violation("unknown", "a result with a solution names conflicts"))
     return report
+
+
+def _names_conflicts(allocation: Allocation) -> bool:
+    return bool(
+        allocation.conflicts
+        or allocation.conflict_sets
+        or allocation.conflicts_complete
+        or not allocation.conflicts_minimal
+    )
 
 
 def _check_figures(
@@ -403,7 +412,7 @@ def _check_without_solution(
     if allocation.terms:
         bad(Violation("unknown", f"status {status} but terms are listed"))
     if status is not SolveStatus.INFEASIBLE:
-        if allocation.conflicts or allocation.conflict_sets or allocation.conflicts_complete:
+        if _names_conflicts(allocation):
             bad(Violation("unknown", f"status {status} but conflicts are named"))
         return
     _check_conflicts(portfolio, allocation, report)
@@ -496,7 +505,7 @@ def _check_conflicts(portfolio: Portfolio, allocation: Allocation, report: Check
         if verdict:
             bad(Violation("conflict", f"conflict set {n} ({words}) can all hold at once"))
             continue
-        for item in items:
+        for item in items if allocation.conflicts_minimal else ():
             without = [other for other in items if other != item]
             if feasible(without, CHEAP_STEPS) is False:
                 bad(
@@ -506,6 +515,8 @@ def _check_conflicts(portfolio: Portfolio, allocation: Allocation, report: Check
                         f"{_label(item)} it still cannot hold",
                     )
                 )
+    if not allocation.conflicts_minimal and allocation.conflicts_complete:
+        bad(Violation("conflict", "conflicts said to be complete but not minimal"))
     if allocation.conflicts_complete and not report.violations:
         everything: list[Item] = (
             [("pin", label) for label in pins]

@@ -1017,5 +1017,7 @@ def explain_conflicts(run: Run) -> str:
         return f"{label} (set by {record.set_by or 'unknown'}{reason})"
 
     return describe_conflicts(
-        [[words(label) for label in labels] for labels in sets], allocation.conflicts_complete
+        [[words(label) for label in labels] for labels in sets],
+        allocation.conflicts_complete,
+        allocation.conflicts_minimal,
     )

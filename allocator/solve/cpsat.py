@@ -199,10 +199,13 @@ class Conflicts:
     complete: bool
     """True when `sets` is every minimal conflict set: the problem becomes feasible exactly
     when at least one item of every set is removed. False when the search stopped early."""
+    minimal: bool = True
+    """False when the time limit ended a deletion check undecided: a set may then hold an
+    item it does not need (it still cannot hold on its own)."""
 
 
-def describe_conflicts(sets: list[list[str]], complete: bool) -> str:
-    """What `sets` (minimal conflict sets, complete or not) mean, in words.
+def describe_conflicts(sets: list[list[str]], complete: bool, minimal: bool = True) -> str:
+    """What `sets` (conflict sets, minimal or not, complete or not) mean, in words.
 
     >>> print(describe_conflicts([["pin E1 -> O1", "forbid E1 -> O1"]], True))
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -211,12 +214,18 @@ def describe_conflicts(sets: list[list[str]], complete: bool) -> str:
     """
     if not sets:
         return "The hard rules cannot all hold."
+    listed = ", and also ".join(f"({n}) {'; '.join(s)}" for n, s in enumerate(sets, start=1))
+    if not minimal:
+        return (
+            f"The hard rules cannot all hold: {listed}. No set can hold on its own, but the "
+            "search stopped at its time limit before it could show that each of its items is "
+            "needed or that no other conflict remains."
+        )
     if len(sets) == 1 and complete:
         return (
             f"The hard rules cannot all hold: {'; '.join(sets[0])}. "
             "Removing any one of them makes the run feasible."
         )
-    listed = ", and also ".join(f"({n}) {'; '.join(s)}" for n, s in enumerate(sets, start=1))
     if complete:
         return (
             f"The hard rules cannot all hold, for {len(sets)} reasons: {listed}. No set can hold "
@@ -226,7 +235,8 @@ def describe_conflicts(sets: list[list[str]], complete: bool) -> str:
     return (
         f"The hard rules cannot all hold: {listed}. No set can hold on its own, and removing "
         "any one item of a set lets the rest of it hold; the search for further conflicts "
-        "stopped at its time limit, so others may remain once these are resolved."
+        "stopped before it had tried every way of removing these (at its time limit, or at "
+        "20 sets), so others may remain once they are resolved."
     )
 
 
@@ -276,14 +286,16 @@ def find_conflict_sets(
         literals[item_of[names[lit]]].append(lit)
     everything = list(range(len(items)))
     exact = True
+    undecided = 0
 
     def infeasible(subset: list[int]) -> list[int] | None:
         """The items of CP-SAT's sufficient assumptions when `subset` (items) is proven
         infeasible, else None."""
-        nonlocal exact
+        nonlocal exact, undecided
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             exact = False
+            undecided += 1
             return None
         proto.assumptions.clear()
         proto.assumptions.extend(lit for i in subset for lit in literals[i])
@@ -298,14 +310,20 @@ def find_conflict_sets(
             return [i for i in subset if i in core] or list(subset)
         if code not in (cp_model.FEASIBLE, cp_model.OPTIMAL):
             exact = False  # Not proven either way.
+            undecided += 1
         return None
 
+    minimal = True
+
     def shrink(core: list[int]) -> list[int]:
+        nonlocal minimal
         index = 0
         while index < len(core):
             trial = core[:index] + core[index + 1 :]
+            before = undecided
             smaller = infeasible(trial)
             if smaller is None:
+                minimal = minimal and undecided == before
                 index += 1
             else:
                 kept = set(smaller)
@@ -332,7 +350,8 @@ def find_conflict_sets(
             # Every minimal removal is feasible: no minimal conflict is missing.
             complete = exact and not truncated
             break
-    return Conflicts([[items[i] for i in core] for core in sets], complete=complete)
+    named = [[items[i] for i in core] for core in sets]
+    return Conflicts(named, complete=complete, minimal=minimal)
 
 
 def minimal_hitting_sets(sets: list[list[int]], limit: int) -> tuple[list[frozenset[int]], bool]:

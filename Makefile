@@ -1,6 +1,9 @@
-# Two entry points: `make run` (solve the bundled sample, print the summary, then serve it as
-# a finished run on http://127.0.0.1:8000) and `make test` (the whole suite). Both create .venv from
-# pyproject.toml on first use.
+# Entry points: `make run` (solve the bundled sample, print the summary, then serve it as a
+# finished run on http://127.0.0.1:8000), `make test` (lint and the whole suite) and
+# `make test-fast` (the core, solve, io, explain and what-if unit tests and the doctests: no
+# test marked slow, i.e. real servers, Schemathesis, Ray, Hypothesis properties, subprocesses,
+# long solves; no service-layer test). All create .venv from pyproject.toml
+# on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +11,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint clean
+.PHONY: run test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +32,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n 2 -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m "not slow and not service"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

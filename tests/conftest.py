@@ -57,3 +57,42 @@ def make_portfolio(
 @pytest.fixture
 def fast() -> SolveOptions:
     return FAST
+
+
+SLOW_MODULES = {"test_e2e.py", "test_schemathesis.py", "test_properties.py"}
+"""Whole modules `make test-fast` leaves out: real servers, Schemathesis, Hypothesis."""
+SLOW_TESTS = {
+    "test_ray_on_a_local_instance_gives_the_same_numbers_as_serial",  # Starts Ray.
+    "test_worker_processes_give_the_same_numbers_as_serial",  # Spawns processes.
+    "test_the_server_solves_a_set_in_its_worker_processes",  # Spawns the server's workers.
+    "test_cli_generate_shape",  # A subprocess.
+    "test_price_equals_brute_force_forced_optimum",  # Brute force over every selection.
+    "test_baselines_honour_the_pins_of_a_feasible_portfolio",  # Many CP-SAT placements.
+    "test_same_input_and_seed_give_the_same_assignments",  # Solves the same run again.
+    "test_reproducible_runs_repeat_on_a_priced_problem",  # Solves the same run again.
+    "test_the_issue_crash_case_solves",  # An M portfolio for its whole budget.
+    "test_a_crm_pipeline_gets_more_than_the_greedy_and_a_bound_within_5_percent",
+    "test_top_pick_matches_brute_force_on_random_tiny_portfolios",  # A property, brute force.
+    "test_adding_an_engineer_never_lowers_the_optimal_value",  # A property over many solves.
+    "test_sweep_hires_ranks_candidates_and_plans_the_budget",  # Re-solves after each pick.
+    "test_sweep_ratio_gives_the_curve_and_marginal_values",  # Nine headcounts solved.
+}
+"""Single tests left out for the same reasons (each takes seconds of solving); others carry
+`@pytest.mark.slow` themselves."""
+SERVICE_MODULES = {
+    "test_api.py",
+    "test_api_explain.py",
+    "test_api_scenarios.py",
+    "test_store.py",
+}
+"""The service, store and web layers: `make test` runs them, the fast loop (the core, solve,
+io, explain and what-if unit tests) does not."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        name = item.name.partition("[")[0]
+        if item.path.name in SLOW_MODULES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        if item.path.name in SERVICE_MODULES:
+            item.add_marker(pytest.mark.service)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clikit import invoke
 
 from allocator.io.formats import load_portfolio
 
@@ -30,9 +31,26 @@ GENERATED_FILES = [
 
 
 def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`allocator ARGS` in `cwd`, with the interpreter running the tests."""
-    command = [sys.executable, "-m", "allocator", *map(str, args)]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+    """`allocator ARGS` in `cwd`, in this process (typer's CliRunner)."""
+    return invoke(*args, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_the_real_entry_point_runs_as_a_process(tmp_path: Path) -> None:
+    """One smoke test through `python -m allocator`: the rest of this file runs in-process."""
+    command = [sys.executable, "-m", "allocator", "generate", "--engineers", "5"]
+    command += ["--opportunities", "10", "--seed", "1", "--out", "small"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "small" / "engineers.csv").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "allocator", "solve", "missing"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
 
 
 def generate(cwd: Path, out: str, seed: int = 3) -> subprocess.CompletedProcess[str]:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from clikit import invoke
 
 from allocator.core.generate import generate
 from allocator.io.formats import load_allocation, write_portfolio_csv
 
 
 def allocator(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "allocator", *args], capture_output=True, text=True, timeout=120
-    )
+    return invoke(*args)
 
 
 def test_explain_a_result_file(tmp_path: Path) -> None:

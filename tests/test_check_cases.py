@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from conftest import FAST, demand, engineer, make_portfolio, opportunity
 from typer.testing import CliRunner
 
+import allocator.core.check as checker
 from allocator.cli.main import app
 from allocator.core.check import check
 from allocator.core.generate import generate
@@ -376,3 +378,17 @@ def test_what_an_unfinished_conflict_search_says() -> None:
     assert violations(p, allocation, **claim, conflicts_complete=True) == [
         "Conflict not proven: conflicts said to be complete but not minimal"
     ]
+
+
+def test_the_checker_imports_no_solver() -> None:
+    """check.py reads the domain and the rule labels only: no solve package, engine or NumPy."""
+    tree = ast.parse(Path(checker.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    allowed = {"allocator.core.rules", "allocator.model", "__future__"}
+    assert {m for m in imported if m and m.split(".")[0] in ("allocator", "__future__")} <= allowed
+    assert not {m for m in imported if m and m.split(".")[0] in ("ortools", "highspy", "numpy")}

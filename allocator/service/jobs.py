@@ -26,6 +26,7 @@ worker processes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import enum
 import importlib
@@ -382,8 +383,9 @@ class JobService:
 
 
 def lease_seconds(settings: Settings) -> float:
-    """How long a claim holds without a word from its worker."""
-    return max(30.0, 20 * settings.poll_seconds)
+    """How long a claim holds without a word from its worker (the watcher renews it four
+    times as often; SQLite may keep a writer waiting up to 30 s)."""
+    return max(120.0, 20 * settings.poll_seconds)
 
 
 class WorkerPool:
@@ -404,6 +406,8 @@ class WorkerPool:
         for _ in range(self.settings.workers):
             self._spawn()
         self._supervisor.start()
+        # The workers are no daemons: end them before multiprocessing would wait for them.
+        atexit.register(self.stop)
 
     def _spawn(self) -> None:
         self._counter += 1
@@ -419,36 +423,40 @@ class WorkerPool:
         self.processes[worker_name(process.pid or 0)] = process
 
     def _supervise(self) -> None:
+        ticks = 0
         while not self._stopping.wait(1.0):
+            ticks += 1
+            if ticks % 15 == 0:  # Leases last minutes: a look now and then is enough.
+                self._requeue([], expired=True)
             dead = [name for name, p in self.processes.items() if not p.is_alive()]
-            if self._stopping.is_set():
+            if not dead or self._stopping.is_set():
                 continue
-            try:
-                expired = self.store.requeue_jobs([], self.settings.max_attempts, expired=True)
-                if any(expired.values()):
-                    log.warning("jobs whose lease expired, queued again: %s", expired)
-                if not dead:
-                    continue
-                for name in dead:
-                    self.processes.pop(name)
-                again = self.store.requeue_jobs(dead, self.settings.max_attempts)
-            except Exception:  # The store being down must not end supervision.
-                log.exception("could not queue again the jobs of dead workers %s", dead)
-                again = {}
-            if dead:
-                runs = again.get(JobKind.RUN, [])
-                others = {k.label: v for k, v in again.items() if v and k is not JobKind.RUN}
-                log.warning(
-                    "worker processes %s died; runs queued again: %s%s",
-                    dead,
-                    runs,
-                    f"; other jobs: {others}" if others else "",
-                )
-                for _ in dead:
-                    self._spawn()
+            for name in dead:
+                self.processes.pop(name)
+            again = self._requeue(dead)
+            others = {k.label: v for k, v in again.items() if v and k is not JobKind.RUN}
+            log.warning(
+                "worker processes %s died; runs queued again: %s%s",
+                dead,
+                again.get(JobKind.RUN, []),
+                f"; other jobs: {others}" if others else "",
+            )
+            for _ in dead:
+                self._spawn()
+
+    def _requeue(self, workers: list[str], expired: bool = False) -> dict[JobKind, list[int]]:
+        try:
+            again = self.store.requeue_jobs(workers, self.settings.max_attempts, expired)
+        except Exception:  # The store being down must not end supervision.
+            log.exception("could not queue again the jobs of workers %s", workers)
+            return {}
+        if expired and any(again.values()):
+            log.warning("jobs whose lease expired, queued again: %s", again)
+        return again
 
     def stop(self) -> None:
         self._stopping.set()
+        atexit.unregister(self.stop)
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
@@ -575,7 +583,7 @@ def _watch(
             progress = watch.latest
             since = time.monotonic() - last_write
             fresh = progress is not None and progress is not written
-            if (fresh and since >= settings.progress_seconds) or since >= lease / 3:
+            if (fresh and since >= settings.progress_seconds) or since >= lease / 4:
                 store.save_job_progress(
                     job.kind, job.id, job.attempt, progress if fresh else None, lease
                 )

@@ -27,6 +27,7 @@ from allocator.model import Allocation, Portfolio
 from allocator.service.jobs import (
     ConflictError,
     Ending,
+    Finished,
     JobKind,
     JobKindSpec,
     JobProgress,
@@ -35,7 +36,7 @@ from allocator.service.jobs import (
     JobStatus,
     JobStore,
     NewJob,
-    ended_record,
+    finished_fields,
 )
 from allocator.service.keys import Principal
 from allocator.service.runs import RunAccepted, RunFinished
@@ -49,6 +50,13 @@ class ExplanationAsked(BaseModel):
     run_id: int
     question: Question
     asked_by: str = ""
+
+
+class ExplanationAnswered(Finished):
+    """An explanation job's finished record: the answer, in the field of its question."""
+
+    explanation_id: int
+    answer: dict[str, Any] | None = None
 
 
 def wait_seconds(question: str, time_limit: float) -> float:
@@ -110,9 +118,10 @@ class ExplanationService:
     def answer(self, number: int, question: str) -> dict[str, Any]:
         """The answer of an ended explanation job; ConflictError when it has none."""
         state, outcome = self.jobs.finished(JobKind.EXPLANATION, number)
-        answer = outcome.get("answer") or {}
+        answered = ExplanationAnswered.model_validate(outcome)
+        answer = answered.answer or {}
         if state.status is not JobStatus.DONE or question not in answer:
-            reason = outcome.get("error") or state.message or state.status.value
+            reason = answered.error or state.message or state.status.value
             raise ConflictError(f"the explanation could not be worked out: {reason}")
         found: dict[str, Any] = answer[question]
         return found
@@ -161,11 +170,14 @@ def _ending(
 ) -> Ending:
     if outcome is None:
         status = JobStatus.CANCELLED if stopped else JobStatus.FAILED
-        record = ended_record(JobKind.EXPLANATION, job.id, status, job.attempt, error, **timing)
-        return Ending(status, record, message=error or "")
-    record = ended_record(JobKind.EXPLANATION, job.id, JobStatus.DONE, job.attempt, None, **timing)
-    record["answer"] = outcome.model_dump(mode="json", exclude_none=True)
-    return Ending(JobStatus.DONE, record)
+    else:
+        status = JobStatus.DONE
+    answered = ExplanationAnswered(
+        explanation_id=job.id,
+        answer=None if outcome is None else outcome.model_dump(mode="json", exclude_none=True),
+        **finished_fields(job, status, error, timing),
+    )
+    return Ending(status, answered.model_dump(mode="json"), message=error or "")
 
 
 SPEC: JobKindSpec[Any, Any] = JobKindSpec(

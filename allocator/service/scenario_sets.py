@@ -330,8 +330,9 @@ class ScenarioService:
     def inputs(self, set_id: int) -> dict[str, Any]:
         return self.jobs.accepted(JobKind.SCENARIO_SET, set_id)
 
-    def accepted(self, set_id: int) -> ScenarioAccepted:
-        return ScenarioAccepted.model_validate(self.inputs(set_id))
+    def accepted(self, set_id: int, inputs: dict[str, Any] | None = None) -> ScenarioAccepted:
+        """The set's accepted record, typed (from `inputs` when already read)."""
+        return ScenarioAccepted.model_validate(inputs or self.inputs(set_id))
 
     def finished(self, set_id: int) -> tuple[ScenarioSetState, ScenarioFinished]:
         """The set and its finished record, which must hold a comparison; ConflictError
@@ -409,8 +410,8 @@ def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
         time_limit=accepted.parameters.time_limit,
         seed=accepted.parameters.seed,
         warm_start=accepted.parameters.warm_start,
-        # A server without workers works on jobs only when asked to (tests, tools): serially.
-        executor="local" if settings.workers else "serial",
+        # The worker is a process of its own already: a pool of more only with more workers.
+        executor="local" if settings.workers > 1 else "serial",
         processes=max(1, settings.workers),
         niceness=settings.worker_niceness,
     )

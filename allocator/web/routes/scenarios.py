@@ -275,12 +275,11 @@ def get_comparison(set_id: SetId, service: ScenariosDep, _: Reader) -> Compariso
 def get_scenario_inputs(set_id: SetId, service: ScenariosDep, _: Reader) -> ScenarioInputsOut:
     """The set's accepted record, sealed in the audit ledger's hash chain."""
     inputs = service.inputs(set_id)
-    scenarios = [Scenario.model_validate(s) for s in inputs.get("scenarios", [])]
-    spec = inputs.get("ratio_sweep")
+    accepted = service.accepted(set_id, inputs)
     return ScenarioInputsOut(
         scenario_set_id=set_id,
-        scenarios=scenarios,
-        ratio_sweep=None if spec is None else RatioSweepSpec.model_validate(spec),
+        scenarios=accepted.scenarios,
+        ratio_sweep=accepted.spec,
         inputs=inputs,
     )
 

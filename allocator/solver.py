@@ -22,7 +22,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,7 +37,7 @@ from allocator.model import (
     SolveStatus,
     Timings,
 )
-from allocator.solve import cpsat, lns, mip, strategy
+from allocator.solve import cpsat, lns, strategy
 from allocator.solve.compiled import (
     BoolArray,
     CompiledProblem,
@@ -176,14 +175,10 @@ def solve_compiled(
         incumbent.offer(greedy_selection(problem), "greedy")
     engine = options.engine_for(problem)
     stop = stop if stop is not None else threading.Event()
+    settings = strategy.SearchSettings(
+        options.workers, options.seed, options.reproducible, options.log, options.extra_parameters
+    )
     if engine == "auto":
-        settings = strategy.SearchSettings(
-            options.workers,
-            options.seed,
-            options.reproducible,
-            options.log,
-            options.extra_parameters,
-        )
         outcome = strategy.adaptive(problem, incumbent, settings, stop, clock)
     elif engine == "lns":
         settings_ = lns.LnsSettings(
@@ -191,9 +186,11 @@ def solve_compiled(
         )
         outcome = lns.search(problem, incumbent, settings_, stop, deadline=clock.deadline)
     elif engine == "race":
-        outcome = _race(problem, incumbent, options, stop)
+        outcome = strategy.race(problem, incumbent, settings, stop, clock.left())
     elif engine == "portfolio":
-        outcome = _portfolio(problem, incumbent, options, stop)
+        outcome = strategy.portfolio(
+            problem, incumbent, settings, stop, clock.left(), clock.wall_left()
+        )
     else:
         outcome = _cpsat_once(problem, incumbent, options, stop)
 
@@ -230,133 +227,12 @@ def _cpsat_once(
     model = cpsat.build_model(problem)
     build_seconds = time.perf_counter() - started
     params = options.cpsat_parameters()
-    run = cpsat.run_cpsat(problem, params, incumbent.chosen, _bound_to(incumbent), stop, model)
+    run = cpsat.run_cpsat(
+        problem, params, incumbent.chosen, strategy.bound_to(incumbent), stop, model
+    )
     incumbent.offer(run.chosen, "cp-sat", checked=True)
     incumbent.tighten(run.bound)
     return Outcome(run.status, build_seconds, params, run.objective)
-
-
-def _bound_to(incumbent: Incumbent) -> cpsat.OnSolution:
-    return lambda value, bound, seconds: incumbent.tighten(bound)
-
-
-def _core_parameters(options: SolveOptions, seconds: float, seed: int) -> dict[str, Any]:
-    params = lns.sub_parameters(seconds, seed, options.reproducible)
-    params["log_search_progress"] = options.log
-    params.update(options.extra_parameters)
-    return params
-
-
-def _portfolio(
-    problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
-) -> Outcome:
-    """Reproducible: one single-worker CP-SAT run per worker, each with its own seed, side by
-    side; the best answer (first in seed order on ties) and the tightest bound are kept."""
-    started = time.perf_counter()
-    models = [cpsat.build_model(problem) for _ in range(max(1, options.workers))]
-    build_seconds = time.perf_counter() - started
-    hint = incumbent.chosen
-    params = [
-        _core_parameters(options, options.time_limit, options.seed + k) for k in range(len(models))
-    ]
-    # The other runs stop early only when the first one is final: then the result is the first
-    # run's whatever the timing, and every other outcome waits for its own deterministic limit.
-    others_stop = threading.Event()
-    finished = threading.Event()
-
-    def relay() -> None:
-        while not finished.is_set():
-            if stop.wait(0.05):
-                others_stop.set()
-                return
-
-    def first_final(future: Future[cpsat.CpsatRun]) -> None:
-        if future.result().status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE):
-            others_stop.set()
-
-    threading.Thread(target=relay, daemon=True).start()
-    with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        futures = [
-            pool.submit(
-                cpsat.run_cpsat,
-                problem,
-                p,
-                hint,
-                _bound_to(incumbent),
-                stop if k == 0 else others_stop,
-                m,
-            )
-            for k, (p, m) in enumerate(zip(params, models, strict=True))
-        ]
-        futures[0].add_done_callback(first_final)
-        runs = [future.result() for future in futures]
-    finished.set()
-    status = SolveStatus.UNKNOWN
-    for run in runs:  # Fixed order: the result does not depend on which run ended first.
-        incumbent.offer(run.chosen, "cp-sat", checked=True)
-        incumbent.tighten(run.bound)
-        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
-            status = run.status
-    return Outcome(status, build_seconds, {"cp-sat runs": params}, runs[0].objective)
-
-
-def _race(
-    problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
-) -> Outcome:
-    """Fast: HiGHS in a thread for the whole budget; single-worker CP-SAT in rounds of
-    doubling length, each warm-started from the best incumbent either has found; both stop
-    once the bound is met."""
-    started = time.perf_counter()
-    model = cpsat.build_model(problem)
-    build_seconds = time.perf_counter() - started
-    deadline = started + options.time_limit
-    done = threading.Event()
-
-    def interrupt() -> bool:
-        return done.is_set() or stop.is_set() or incumbent.proven()
-
-    highs = threading.Thread(
-        target=mip.solve_mip,
-        kwargs={
-            "problem": problem,
-            "time_limit": max(0.1, deadline - time.perf_counter()),
-            "threads": max(1, options.workers - 1),
-            "hint": incumbent.chosen,
-            "seed": options.seed,
-            "on_solution": lambda chosen: incumbent.offer(chosen, "highs"),
-            "on_bound": incumbent.tighten,
-            "interrupt": interrupt,
-        },
-        daemon=True,
-    )
-    highs.start()
-    status = SolveStatus.UNKNOWN
-    first_round = min(2.0, 0.25 * options.time_limit)
-    params = _core_parameters(options, first_round, options.seed)
-    lns_outcome = None
-    try:
-        run = cpsat.run_cpsat(problem, params, incumbent.chosen, _bound_to(incumbent), stop, model)
-        incumbent.offer(run.chosen, "cp-sat", checked=True)
-        incumbent.tighten(run.bound)
-        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
-            status = run.status
-        elif not interrupt() and incumbent.best is not None:
-            remaining = deadline - time.perf_counter()
-            settings = lns.LnsSettings(remaining, 1, options.seed, reproducible=False)
-            lns_outcome = lns.search(problem, incumbent, settings, stop, prices=False)
-    finally:
-        done.set()
-        highs.join()
-    return Outcome(
-        status,
-        build_seconds,
-        {
-            "cp-sat": params,
-            "highs": {"threads": max(1, options.workers - 1)},
-            "lns": lns_outcome.parameters if lns_outcome else {},
-        },
-        run.objective,
-    )
 
 
 # ---------------------------------------------------------------------------------------------

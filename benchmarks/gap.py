@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from allocator.errors import InvalidInputError
 from allocator.model import POINT_SCALE
 from allocator.solve.gap import GapInstance, agents_of, compile_gap, read_gap
+from allocator.solve.mip import quiet_highs
 from allocator.solver import SolveOptions, solve_compiled
 
 DATA = Path(__file__).resolve().parent / "data" / "gap"
@@ -162,10 +163,8 @@ def run_plain_cpsat(instance: GapInstance, time_limit: float, sense: str, seed: 
 
 def run_highs(instance: GapInstance, time_limit: float, sense: str, seed: int) -> Row:
     m, n = instance.agents, instance.jobs
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs(threads=2)  # Resets HiGHS's process-wide scheduler if ours used another size.
     h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("threads", 2)
     h.setOptionValue("random_seed", seed)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 0.999)

@@ -174,3 +174,14 @@ def test_reproducible_runs_repeat_on_a_priced_problem() -> None:
     if first.parameters["wall_clock_cut"] or second.parameters["wall_clock_cut"]:
         pytest.skip("the wall clock ended a run before its deterministic budget")
     assert (first.chosen == second.chosen).all()
+
+
+def test_highs_runs_whatever_thread_count_ran_before_it_in_the_process() -> None:
+    """HiGHS sizes one scheduler per process at its first run; a later instance asking for
+    another number of threads used to end at once with status "Not Set"."""
+    problem = compile_portfolio(generate(20, 60, seed=1))
+    one = solve_mip(problem, time_limit=20, threads=1, relax=True)
+    two = solve_mip(problem, time_limit=20, threads=2, relax=True)
+    again = solve_mip(problem, time_limit=20, threads=1, relax=True)
+    assert one.optimal and two.optimal and again.optimal
+    assert one.bound == pytest.approx(two.bound) == pytest.approx(again.bound)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from allocator.model import SolveStatus
 from allocator.solve import cpsat
@@ -58,6 +59,9 @@ class LnsSettings:
     workers: int
     seed: int
     reproducible: bool
+    focus: npt.NDArray[np.float64] | None = None
+    """(O,) how much each opportunity, when unstaffed, is worth re-planning around, as a
+    factor of its value (e.g. from the LP: opportunities it staffs first); None: 1 each."""
 
 
 @dataclass
@@ -177,6 +181,7 @@ def search(
                         sizes[kind],
                         busy_engineers,
                         busy_opportunities,
+                        settings.focus,
                     )
                 except Exception:
                     failures += 1
@@ -274,6 +279,7 @@ def _build(
     size: int,
     busy_engineers: BoolArray,
     busy_opportunities: BoolArray,
+    focus: npt.NDArray[np.float64] | None = None,
 ) -> tuple[CompiledProblem, IntArray, IntArray] | None:
     """One neighbourhood of `kind`: the sub-problem, its pairs' global indices and its
     engineers; None when there is nothing to re-optimise there."""
@@ -281,13 +287,13 @@ def _build(
     forced = -1
     if kind == "opportunities":
         engineers, wanted = _choose_opportunities(
-            problem, index, current, rng, size, busy_engineers
+            problem, index, current, rng, size, busy_engineers, focus
         )
     elif kind == "force":
-        forced = _choose_unstaffed(problem, current, rng, busy_opportunities)
+        forced = _choose_unstaffed(problem, current, rng, busy_opportunities, focus)
         engineers, wanted = forced_circle(problem, index, current, forced, size, busy_engineers)
     else:
-        engineers = _choose_engineers(problem, index, current, rng, size, busy_engineers)
+        engineers = _choose_engineers(problem, index, current, rng, size, busy_engineers, focus)
     sub, pair_map = neighbourhood(
         problem, index, current, engineers, rng, busy_opportunities, wanted
     )
@@ -365,6 +371,15 @@ def price_greedy(problem: CompiledProblem, reduced: IntArray) -> BoolArray | Non
     return greedy_selection(problem, order.astype(np.int64), reduced)
 
 
+def _open_weights(
+    problem: CompiledProblem, current: BoolArray, focus: npt.NDArray[np.float64] | None
+) -> npt.NDArray[np.float64]:
+    """(O,) weights for drawing an unstaffed opportunity: its value (times `focus`)."""
+    staffed = staffed_opportunities(problem, current)
+    weight = np.where(staffed, 0.0, np.maximum(problem.opportunity_value, 0).astype(np.float64))
+    return weight if focus is None else weight * focus
+
+
 def _choose_engineers(
     problem: CompiledProblem,
     index: PairIndex,
@@ -372,6 +387,7 @@ def _choose_engineers(
     rng: np.random.Generator,
     size: int,
     busy: BoolArray,
+    focus: npt.NDArray[np.float64] | None = None,
 ) -> IntArray:
     """A group of engineers competing for the same demands: around a random engineer, or
     around the candidates of a valuable opportunity left unstaffed. Never a `busy` one."""
@@ -379,8 +395,7 @@ def _choose_engineers(
     none = np.zeros(0, dtype=np.int64)
     if not len(free_engineers):
         return none
-    staffed = staffed_opportunities(problem, current)
-    open_value = np.where(staffed, 0, np.maximum(problem.opportunity_value, 0)).astype(np.float64)
+    open_value = _open_weights(problem, current, focus)
     if rng.random() < 0.5 and open_value.sum() > 0:
         o = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
         demands = index.demands_of_opportunity[o]
@@ -411,12 +426,14 @@ def _pick_kind(problem: CompiledProblem, current: BoolArray, rng: np.random.Gene
 
 
 def _choose_unstaffed(
-    problem: CompiledProblem, current: BoolArray, rng: np.random.Generator, busy: BoolArray
+    problem: CompiledProblem,
+    current: BoolArray,
+    rng: np.random.Generator,
+    busy: BoolArray,
+    focus: npt.NDArray[np.float64] | None = None,
 ) -> int:
     """A valuable unstaffed opportunity, drawn with probability proportional to its value."""
-    staffed = staffed_opportunities(problem, current)
-    weight = np.where(staffed | busy, 0, problem.opportunity_value).astype(np.float64)
-    weight = np.maximum(weight, 0.0)
+    weight = np.where(busy, 0.0, _open_weights(problem, current, focus))
     if weight.sum() <= 0:
         return -1
     return int(rng.choice(problem.n_opportunities, p=weight / weight.sum()))
@@ -469,13 +486,13 @@ def _choose_opportunities(
     rng: np.random.Generator,
     count: int,
     busy_engineers: BoolArray,
+    focus: npt.NDArray[np.float64] | None = None,
 ) -> tuple[IntArray, BoolArray]:
     """Opportunities that compete for the same engineers (around a random one), and every
     engineer who could serve them: re-staffing a slice of the pipeline across the whole
     team, where `_choose_engineers` re-plans a slice of the team across the pipeline."""
     wanted = np.zeros(problem.n_opportunities, dtype=bool)
-    staffed = staffed_opportunities(problem, current)
-    open_value = np.where(staffed, 0, np.maximum(problem.opportunity_value, 0)).astype(np.float64)
+    open_value = _open_weights(problem, current, focus)
     if rng.random() < 0.5 and open_value.sum() > 0:
         seed = int(rng.choice(problem.n_opportunities, p=open_value / open_value.sum()))
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,18 +53,31 @@ def _silence_banner() -> None:
 _silence_banner()
 
 
-def quiet_highs() -> highspy.Highs:
-    """A new HiGHS instance that prints nothing."""
+_scheduler = {"threads": -1}
+_scheduler_lock = threading.Lock()
+
+
+def quiet_highs(threads: int = 1) -> highspy.Highs:
+    """A new HiGHS instance that prints nothing and runs on `threads` threads.
+
+    HiGHS shares one thread scheduler per process, sized by the first run: a later instance
+    asking for another number of threads does not run at all (status "Not Set"). So the
+    scheduler is reset whenever the number changes; HiGHS runs one at a time here."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    with _scheduler_lock:
+        if _scheduler["threads"] != threads:
+            h.resetGlobalScheduler(True)
+            _scheduler["threads"] = threads
+    h.setOptionValue("threads", int(threads))
     return h
 
 
-def load(f: Formulation, relax: bool = False) -> highspy.Highs:
+def load(f: Formulation, relax: bool = False, threads: int = 1) -> highspy.Highs:
     """A HiGHS instance holding the formulation (maximise)."""
     if any(enforce >= 0 for enforce in f.row_enforce):
         raise ValueError("HiGHS cannot load a diagnose-mode formulation (enforcement literals)")
-    h = quiet_highs()
+    h = quiet_highs(threads)
     n = f.n_vars
     h.addVars(n, np.array(f.lower, dtype=np.float64), np.array(f.upper, dtype=np.float64))
     if f.objective:
@@ -111,9 +125,8 @@ def solve_mip(
     """
     started = time.perf_counter()
     f = formulate(problem)
-    h = load(f, relax=relax)
+    h = load(f, relax=relax, threads=threads)
     h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", int(seed))
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 0.999)

@@ -78,8 +78,7 @@ class _Lp:
         p = problem
         self.p = p
         n_e, n_w, n_d = p.n_engineers, p.n_weeks, p.n_demands
-        h = quiet_highs()
-        h.setOptionValue("threads", threads)
+        h = quiet_highs(threads)
         h.setOptionValue("solver", "simplex")
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         inf = highspy.kHighsInf

@@ -28,14 +28,15 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from allocator.model import SolveStatus
-from allocator.solve import cpsat, lns
-from allocator.solve.bounds import lagrangian_bound, reduced_scores
+from allocator.solve import cpsat, lns, mip
+from allocator.solve.bounds import FloatArray, lagrangian_bound, reduced_scores
 from allocator.solve.compiled import CompiledProblem, IntArray
 from allocator.solve.incumbent import Incumbent, Outcome
 from allocator.solve.relaxation import column_generation, dive, restrict_pairs, round_plan
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 WHOLE_MODEL_PAIRS = 20_000
 """Up to this many (priced) pairs CP-SAT is tried on the whole model."""
 PRICED_PAIRS = 20_000
+FOCUS_FLOOR = 0.1
+"""Weight, besides its LP staffing value, of an unstaffed opportunity when the neighbourhood
+search draws one to re-plan around (times its value)."""
 """Above this many candidate pairs the exact search runs on the priced pairs only."""
 
 # Work rates on the reference machine (2 cores, see benchmarks/README.md), in seconds per
@@ -167,7 +171,10 @@ def adaptive(
     # When the LP did not converge its bound is loose: keep the end of the budget for more
     # Lagrangian steps, continued from the first prices.
     tail = 0.0 if plan.converged else min(10.0, 0.15 * clock.left())
-    _search(sub, inner, settings, stop, clock, facts, global_proofs=False, reserve=tail)
+    focus = FOCUS_FLOOR + plan.staffed_value  # Opportunities the LP staffs come first.
+    _search(
+        sub, inner, settings, stop, clock, facts, global_proofs=False, reserve=tail, focus=focus
+    )
     if tail and not stop.is_set() and incumbent.value is not None:
         steps = 300
         refined = lagrangian_bound(
@@ -210,6 +217,7 @@ def _search(
     facts: dict[str, Any],
     global_proofs: bool,
     reserve: float = 0.0,
+    focus: FloatArray | None = None,
 ) -> SolveStatus:
     """CP-SAT on the whole (sub-)model for a probe when it is small, then the neighbourhood
     search for the rest, less `reserve` seconds. `global_proofs`: CP-SAT's bound and verdict
@@ -217,28 +225,32 @@ def _search(
     status = SolveStatus.UNKNOWN
     if problem.n_pairs <= WHOLE_MODEL_PAIRS:
         before = incumbent.value
-        probe = 0.4 * clock.left() if problem.n_pairs > 2_000 else clock.left()
-        run = _cpsat_probe(problem, incumbent, settings, stop, probe, clock)
-        if global_proofs:
-            incumbent.tighten(run.bound)
+        if not settings.reproducible and settings.workers > 1:
+            # Fast runs: HiGHS against CP-SAT rounds and neighbourhoods, to the end.
+            outcome = race(problem, incumbent, settings, stop, clock.left() - reserve)
+            facts["race"] = outcome.parameters
+            return outcome.status if global_proofs else status
+        whole = clock.left() - reserve
+        probe = 0.4 * whole if problem.n_pairs > 2_000 else whole
+        outcome = portfolio(problem, incumbent, settings, stop, probe, clock.wall_left() - reserve)
+        clock.charge(probe if outcome.status is SolveStatus.UNKNOWN else 0.0)
         facts["whole_model"] = {
             "pairs": problem.n_pairs,
-            "status": run.status.value,
+            "status": outcome.status.value,
             "improved": incumbent.value != before,
-            "deterministic_seconds": round(run.deterministic_seconds, 3),
-            "objective": run.objective,
+            "objective": outcome.solver_objective,
         }
-        if run.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
-            return run.status if global_proofs else status
-        if run.status is SolveStatus.OPTIMAL:
-            return run.status if global_proofs else status
+        if outcome.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            return outcome.status if global_proofs else status
+        if incumbent.proven():
+            return status
     left = clock.left() - reserve
     if left < 0.3 or stop.is_set() or incumbent.best is None:
         return status
     outcome = lns.search(
         problem,
         incumbent,
-        lns.LnsSettings(left, settings.workers, settings.seed, settings.reproducible),
+        lns.LnsSettings(left, settings.workers, settings.seed, settings.reproducible, focus),
         stop,
         prices=False,
         deadline=clock.deadline - reserve,
@@ -246,34 +258,6 @@ def _search(
     clock.cut = clock.cut or bool(outcome.parameters.get("wall_clock_cut"))
     facts["neighbourhood_search"] = outcome.parameters
     return status
-
-
-def _cpsat_probe(
-    problem: CompiledProblem,
-    incumbent: Incumbent,
-    settings: SearchSettings,
-    stop: threading.Event,
-    seconds: float,
-    clock: Clock,
-) -> cpsat.CpsatRun:
-    """One CP-SAT run on the whole model, warm-started from the best allocation."""
-    params = lns.sub_parameters(seconds, settings.seed, settings.reproducible)
-    params["max_time_in_seconds"] = min(params["max_time_in_seconds"], clock.wall_left())
-    if not settings.reproducible and settings.workers > 1:
-        params = {"num_workers": settings.workers, "max_time_in_seconds": seconds}
-    params["log_search_progress"] = settings.log
-    params.update(settings.extra_parameters)
-    run = cpsat.run_cpsat(problem, params, incumbent.chosen, None, stop)
-    clock.charge(run.deterministic_seconds / cpsat.DETERMINISTIC_PER_SECOND)
-    if (
-        settings.reproducible
-        and run.status not in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE)
-        and run.deterministic_seconds < 0.9 * params.get("max_deterministic_time", 0)
-        and not stop.is_set()
-    ):
-        clock.cut = True  # The wall clock ended it before its deterministic budget.
-    incumbent.offer(run.chosen, "cp-sat", checked=True)
-    return run
 
 
 def _relay(
@@ -300,4 +284,134 @@ def _outcome(incumbent: Incumbent, facts: dict[str, Any], started: float) -> Out
         status=SolveStatus.FEASIBLE if incumbent.best is not None else SolveStatus.UNKNOWN,
         build_seconds=0.0,
         parameters={"adaptive": facts, "seconds": round(time.perf_counter() - started, 3)},
+    )
+
+
+def bound_to(incumbent: Incumbent) -> cpsat.OnSolution:
+    return lambda value, bound, seconds: incumbent.tighten(bound)
+
+
+def _core_parameters(settings: SearchSettings, seconds: float, seed: int) -> dict[str, Any]:
+    params = lns.sub_parameters(seconds, seed, settings.reproducible)
+    params["log_search_progress"] = settings.log
+    params.update(settings.extra_parameters)
+    return params
+
+
+def portfolio(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    seconds: float,
+    wall: float | None = None,
+) -> Outcome:
+    """Reproducible: one single-worker CP-SAT run per worker, each with its own seed, side by
+    side; the best answer (first in seed order on ties) and the tightest bound are kept."""
+    started = time.perf_counter()
+    models = [cpsat.build_model(problem) for _ in range(max(1, settings.workers))]
+    build_seconds = time.perf_counter() - started
+    hint = incumbent.chosen
+    params = [_core_parameters(settings, seconds, settings.seed + k) for k in range(len(models))]
+    # The other runs stop early only when the first one is final: then the result is the first
+    # run's whatever the timing, and every other outcome waits for its own deterministic limit.
+    others_stop = threading.Event()
+    finished = threading.Event()
+
+    def relay() -> None:
+        while not finished.is_set():
+            if stop.wait(0.05):
+                others_stop.set()
+                return
+
+    def first_final(future: Future[cpsat.CpsatRun]) -> None:
+        if future.result().status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE):
+            others_stop.set()
+
+    threading.Thread(target=relay, daemon=True).start()
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        futures = [
+            pool.submit(
+                cpsat.run_cpsat,
+                problem,
+                p,
+                hint,
+                bound_to(incumbent),
+                stop if k == 0 else others_stop,
+                m,
+            )
+            for k, (p, m) in enumerate(zip(params, models, strict=True))
+        ]
+        futures[0].add_done_callback(first_final)
+        runs = [future.result() for future in futures]
+    finished.set()
+    status = SolveStatus.UNKNOWN
+    for run in runs:  # Fixed order: the result does not depend on which run ended first.
+        incumbent.offer(run.chosen, "cp-sat", checked=True)
+        incumbent.tighten(run.bound)
+        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            status = run.status
+    return Outcome(status, build_seconds, {"cp-sat runs": params}, runs[0].objective)
+
+
+def race(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    settings: SearchSettings,
+    stop: threading.Event,
+    seconds: float,
+) -> Outcome:
+    """Fast: HiGHS in a thread for the whole budget; single-worker CP-SAT in rounds of
+    doubling length, each warm-started from the best incumbent either has found; both stop
+    once the bound is met."""
+    started = time.perf_counter()
+    model = cpsat.build_model(problem)
+    build_seconds = time.perf_counter() - started
+    deadline = started + seconds
+    done = threading.Event()
+
+    def interrupt() -> bool:
+        return done.is_set() or stop.is_set() or incumbent.proven()
+
+    highs = threading.Thread(
+        target=mip.solve_mip,
+        kwargs={
+            "problem": problem,
+            "time_limit": max(0.1, deadline - time.perf_counter()),
+            "threads": max(1, settings.workers - 1),
+            "hint": incumbent.chosen,
+            "seed": settings.seed,
+            "on_solution": lambda chosen: incumbent.offer(chosen, "highs"),
+            "on_bound": incumbent.tighten,
+            "interrupt": interrupt,
+        },
+        daemon=True,
+    )
+    highs.start()
+    status = SolveStatus.UNKNOWN
+    first_round = min(2.0, 0.25 * seconds)
+    params = _core_parameters(settings, first_round, settings.seed)
+    lns_outcome = None
+    try:
+        run = cpsat.run_cpsat(problem, params, incumbent.chosen, bound_to(incumbent), stop, model)
+        incumbent.offer(run.chosen, "cp-sat", checked=True)
+        incumbent.tighten(run.bound)
+        if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            status = run.status
+        elif not interrupt() and incumbent.best is not None:
+            remaining = deadline - time.perf_counter()
+            lns_settings = lns.LnsSettings(remaining, 1, settings.seed, reproducible=False)
+            lns_outcome = lns.search(problem, incumbent, lns_settings, stop, prices=False)
+    finally:
+        done.set()
+        highs.join()
+    return Outcome(
+        status,
+        build_seconds,
+        {
+            "cp-sat": params,
+            "highs": {"threads": max(1, settings.workers - 1)},
+            "lns": lns_outcome.parameters if lns_outcome else {},
+        },
+        run.objective,
     )

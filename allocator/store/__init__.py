@@ -1,6 +1,7 @@
 """Store layer: the SQLAlchemy tables and the repository the service uses (`repository`), and
 their Alembic migrations (`migrations`).
 
-May import everything below it (errors, model, core, solve, io, explain, whatif, service);
-never the web or CLI layers.
+May import everything below it, but imports only the light service modules (jobs,
+portfolios, ledger, keys, settings): `import allocator.store` loads no solver (a test checks
+it). Never the web or CLI layers.
 """

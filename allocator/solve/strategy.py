@@ -53,6 +53,8 @@ search draws one to re-plan around (times its value)."""
 
 # Work rates on the reference machine (2 cores, see benchmarks/README.md), in seconds per
 # unit: reproducible runs count work in these units instead of reading the wall clock.
+RESULT_MARGIN = 0.04
+"""Share of the time limit kept for turning the best allocation into the result."""
 SECONDS_PER_PAIR_PASS = 7e-9
 """One pass over one candidate pair (compile, greedy, a Lagrangian step, a pricing round)."""
 SECONDS_PER_SIMPLEX_ROW_ITERATION = 1.5e-8
@@ -73,7 +75,8 @@ class Clock:
 
     @property
     def deadline(self) -> float:
-        return self.started + self.limit
+        """When the search must end: the limit less a margin for writing the result."""
+        return self.started + self.limit * (1 - RESULT_MARGIN)
 
     def wall_left(self) -> float:
         return max(0.0, self.deadline - time.perf_counter())
@@ -83,7 +86,7 @@ class Clock:
         wall = self.wall_left()
         if not self.reproducible:
             return wall
-        budget = max(0.0, self.limit - self.work)
+        budget = max(0.0, self.limit * (1 - RESULT_MARGIN) - self.work)
         if wall + 0.5 < budget:
             self.cut = True
         return min(budget, wall)
@@ -234,6 +237,8 @@ def _search(
         probe = 0.4 * whole if problem.n_pairs > 2_000 else whole
         outcome = portfolio(problem, incumbent, settings, stop, probe, clock.wall_left() - reserve)
         clock.charge(probe if outcome.status is SolveStatus.UNKNOWN else 0.0)
+        if settings.reproducible and outcome.status is SolveStatus.UNKNOWN:
+            clock.cut = clock.cut or clock.wall_left() - reserve < 0.1
         facts["whole_model"] = {
             "pairs": problem.n_pairs,
             "status": outcome.status.value,
@@ -313,6 +318,11 @@ def portfolio(
     build_seconds = time.perf_counter() - started
     hint = incumbent.chosen
     params = [_core_parameters(settings, seconds, settings.seed + k) for k in range(len(models))]
+    if wall is not None:  # The wall clock caps the deterministic budget.
+        for run_params in params:
+            run_params["max_time_in_seconds"] = min(
+                run_params["max_time_in_seconds"], max(0.05, wall)
+            )
     # The other runs stop early only when the first one is final: then the result is the first
     # run's whatever the timing, and every other outcome waits for its own deterministic limit.
     others_stop = threading.Event()

@@ -8,7 +8,8 @@
   the LP by column generation and its rounding, then CP-SAT and the neighbourhood search on
   the priced pairs), for every size and shape. The others are kept for comparison and tests:
   `cp-sat` (plain CP-SAT), `portfolio` (single-worker CP-SAT runs side by side), `race`
-  (HiGHS against CP-SAT rounds) and `lns` (the neighbourhood search alone).
+  (HiGHS against CP-SAT rounds), `lns` (the neighbourhood search alone) and `highs` (HiGHS's
+  MIP alone).
   A feasible problem always gets a feasible answer: the greedy one if nothing better is found.
 - `--time-limit` is the wall time of the whole solve, compile included.
 
@@ -37,7 +38,7 @@ from allocator.model import (
     SolveStatus,
     Timings,
 )
-from allocator.solve import cpsat, lns, strategy
+from allocator.solve import cpsat, lns, mip, strategy
 from allocator.solve.compiled import (
     BoolArray,
     CompiledProblem,
@@ -73,7 +74,7 @@ LNS_PAIRS = 60_000
 """Above this many candidate pairs one CP-SAT model is too slow to build and search; the
 neighbourhood search takes over."""
 
-Engine = Literal["auto", "cp-sat", "portfolio", "race", "lns"]
+Engine = Literal["auto", "cp-sat", "portfolio", "race", "lns", "highs"]
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,8 @@ def solve_compiled(
         outcome = strategy.portfolio(
             problem, incumbent, settings, stop, clock.left(), clock.wall_left()
         )
+    elif engine == "highs":
+        outcome = _highs_alone(problem, incumbent, options, stop, clock)
     else:
         outcome = _cpsat_once(problem, incumbent, options, stop)
 
@@ -217,6 +220,28 @@ def solve_compiled(
         solver_objective=outcome.solver_objective,
         source=incumbent.best.source if incumbent.best is not None else "",
     )
+
+
+def _highs_alone(
+    problem: CompiledProblem,
+    incumbent: Incumbent,
+    options: SolveOptions,
+    stop: threading.Event,
+    clock: strategy.Clock,
+) -> Outcome:
+    """HiGHS's MIP alone on the shared formulation, warm-started from the greedy answer."""
+    found = mip.solve_mip(
+        problem,
+        time_limit=clock.wall_left(),
+        threads=max(1, options.workers),
+        hint=incumbent.chosen,
+        seed=options.seed,
+        on_solution=lambda chosen: incumbent.offer(chosen, "highs"),
+        on_bound=incumbent.tighten,
+        interrupt=stop.is_set,
+    )
+    status = SolveStatus.OPTIMAL if found.optimal else SolveStatus.UNKNOWN
+    return Outcome(status, 0.0, {"highs": {"threads": max(1, options.workers)}})
 
 
 def _cpsat_once(

@@ -49,6 +49,13 @@ log = logging.getLogger(__name__)
 
 MAX_SUB_PAIRS = 8_000
 """Largest neighbourhood CP-SAT is given, in candidate pairs."""
+SUB_SOLVE_SHARE = 0.7
+"""Two sub-solves side by side, with the next round's building between them, run at this
+share of a lone solve's deterministic rate (measured on the reference machine)."""
+BUILD_SECONDS_PER_SUB_PAIR = 7e-6
+"""Building a neighbourhood's CP-SAT model, per pair of it (reference machine)."""
+BUILD_SECONDS_PER_PAIR = 2e-8
+"""Choosing and cutting out a neighbourhood, per pair of the whole problem."""
 START_ENGINEERS = 24
 START_OPPORTUNITIES = 60
 
@@ -200,7 +207,7 @@ def search(
                 # About a second per 4,000 pairs: enough to prove most neighbourhoods optimal.
                 seconds = min(remaining, max(0.5, min(3.0, sub.n_pairs / 4000)))
                 params = sub_parameters(seconds, sub_seed, settings.reproducible)
-                params["max_time_in_seconds"] = min(params["max_time_in_seconds"], remaining)
+                params["max_time_in_seconds"] = budget.cap(seconds)
                 future = pool.submit(cpsat.run_cpsat, sub, params, current[pair_map], None, stop)
                 jobs.append((future, pair_map, seconds, kind, sub_seed))
             if not jobs:
@@ -221,7 +228,12 @@ def search(
                     log.exception(
                         "neighbourhood %s failed to solve (sub-solve seed %d)", kind, sub_seed
                     )
-            budget.charge([run for run in runs if run is not None])
+            build_cost = sum(
+                BUILD_SECONDS_PER_SUB_PAIR * len(pair_map)
+                + BUILD_SECONDS_PER_PAIR * problem.n_pairs
+                for _, pair_map, *_ in jobs
+            )
+            budget.charge([run for run in runs if run is not None], build_cost)
             for run, (_, pair_map, seconds, kind, _) in zip(runs, jobs, strict=True):
                 solves += 1
                 tried[kind] += 1
@@ -325,23 +337,37 @@ class _Budget:
         return max(0.0, self.deadline - time.perf_counter())
 
     def remaining(self) -> float:
+        """Seconds left: deterministic in reproducible runs (so that decisions repeat), of
+        the wall clock otherwise; 0 once the wall clock is up either way."""
         wall = self.wall_left()
         if not self.reproducible:
             return min(wall, self.seconds - (time.perf_counter() - self.started))
         left = self.seconds - self.spent
-        if wall < left and wall < 0.3:
-            self.cut = True
-        return min(left, wall)
+        if wall < 0.3:
+            self.cut = self.cut or left >= 0.3
+            return 0.0
+        return left
 
-    def charge(self, runs: list[cpsat.CpsatRun]) -> None:
+    def cap(self, seconds: float) -> float:
+        """A sub-solve's wall-clock cap; a reproducible one the wall clock shortens is a cut."""
+        wall = self.wall_left()
+        if self.reproducible and wall < seconds:
+            self.cut = True
+        return min(wall, 2 * seconds + 5)
+
+    def charge(self, runs: list[cpsat.CpsatRun], built: float = 0.0) -> None:
+        """Count a round: its slowest sub-solve, plus `built` seconds of building (done one
+        after another before the solves start)."""
         if runs:
             self.spent += max(self.used(run) for run in runs)
+        if self.reproducible:
+            self.spent += built
 
     def used(self, run: cpsat.CpsatRun) -> float:
         """Seconds a sub-solve counts for: wall clock, or its deterministic time at the
         reference rate (`cpsat.DETERMINISTIC_PER_SECOND`)."""
         if self.reproducible:
-            return run.deterministic_seconds / cpsat.DETERMINISTIC_PER_SECOND
+            return run.deterministic_seconds / (cpsat.DETERMINISTIC_PER_SECOND * SUB_SOLVE_SHARE)
         return run.seconds
 
     def safety(self, seconds: float) -> float:

@@ -186,7 +186,8 @@ class _Lp:
 
     def solve(self, seconds: float, iterations: int) -> bool:
         h = self.h
-        h.setOptionValue("time_limit", max(0.05, float(seconds)))
+        # HiGHS's time limit counts the instance's whole run time, every earlier run included.
+        h.setOptionValue("time_limit", h.getRunTime() + max(0.05, float(seconds)))
         h.setOptionValue("simplex_iteration_limit", int(iterations))
         h.run()
         return bool(h.getModelStatus() == highspy.HighsModelStatus.kOptimal)
@@ -384,6 +385,7 @@ def dive(problem: CompiledProblem, plan: LpPlan, deadline: float, rounds: int = 
     for d, o in enumerate(problem.demand_opportunity.tolist()):
         demands_of[o].append(d)
     x, y = plan.pair_value, plan.staffed_value
+    iterations = plan.simplex_iterations
     for _ in range(rounds):
         if time.perf_counter() > deadline - 0.2:
             break
@@ -415,7 +417,9 @@ def dive(problem: CompiledProblem, plan: LpPlan, deadline: float, rounds: int = 
             break
         cols = column[np.array(batch, dtype=np.int64)].astype(np.int32)
         lp.h.changeColsBounds(len(cols), cols, np.ones(len(cols)), np.ones(len(cols)))
-        if not lp.solve(deadline - time.perf_counter(), 200_000):
+        solved = lp.solve(deadline - time.perf_counter(), 200_000)
+        iterations += int(lp.h.getInfo().simplex_iteration_count)
+        if not solved:
             lp.h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), np.ones(len(cols)))
             load, count, on_opportunity = saved
             done[problem.pair_opportunity[batch]] = False
@@ -424,7 +428,11 @@ def dive(problem: CompiledProblem, plan: LpPlan, deadline: float, rounds: int = 
         fixed[batch] = True
         x, y = lp.values()
     return dataclasses.replace(
-        plan, pair_value=np.where(fixed, 1.0, x), staffed_value=y, fixed=fixed
+        plan,
+        pair_value=np.where(fixed, 1.0, x),
+        staffed_value=y,
+        fixed=fixed,
+        simplex_iterations=iterations,
     )
 
 

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 WHOLE_MODEL_PAIRS = 20_000
 """Up to this many (priced) pairs CP-SAT is tried on the whole model."""
 PRICED_PAIRS = 20_000
+LP_ROUNDS = 10
+"""Column-generation rounds at most (L converges in about 8)."""
+DIVE_ROUNDS = 6
+"""Rounds of the LP dive (each re-solves the LP)."""
 FOCUS_FLOOR = 0.1
 """Weight, besides its LP staffing value, of an unstaffed opportunity when the neighbourhood
 search draws one to re-plan around (times its value)."""
@@ -55,10 +59,17 @@ search draws one to re-plan around (times its value)."""
 # unit: reproducible runs count work in these units instead of reading the wall clock.
 RESULT_MARGIN = 0.04
 """Share of the time limit kept for turning the best allocation into the result."""
-SECONDS_PER_PAIR_PASS = 7e-9
-"""One pass over one candidate pair (compile, greedy, a Lagrangian step, a pricing round)."""
-SECONDS_PER_SIMPLEX_ROW_ITERATION = 1.5e-8
-"""One simplex iteration, per row of the LP."""
+DETERMINISTIC_SHARE = 0.9
+"""Share of the rest a reproducible run budgets in deterministic units: the other tenth
+absorbs what is not counted (Python between the engines), so that on an idle reference
+machine the deterministic budget, not the wall clock, ends the run."""
+SECONDS_PER_PAIR_PASS = 2e-8
+"""One pass over one candidate pair (compile, a Lagrangian step, a pricing round)."""
+SECONDS_PER_GREEDY_PAIR = 3e-7
+"""One greedy allocation (rounding an LP plan), per candidate pair."""
+SECONDS_PER_SIMPLEX_ITERATION = 1.5e-4
+"""One dual simplex iteration of the priced LP (measured 100-320 microseconds on these LPs
+of 2,500-16,000 rows; the wall clock catches the slow end)."""
 
 
 @dataclass
@@ -86,10 +97,17 @@ class Clock:
         wall = self.wall_left()
         if not self.reproducible:
             return wall
-        budget = max(0.0, self.limit * (1 - RESULT_MARGIN) - self.work)
+        budget = self.budget()
         if wall + 0.5 < budget:
             self.cut = True
         return min(budget, wall)
+
+    def budget(self) -> float:
+        """Seconds of budget left as decisions should see it: deterministic in reproducible
+        runs (the wall clock then only ends the work, see `deadline`), else the wall clock."""
+        if not self.reproducible:
+            return self.wall_left()
+        return max(0.0, DETERMINISTIC_SHARE * self.limit * (1 - RESULT_MARGIN) - self.work)
 
     def charge(self, seconds: float) -> None:
         """Count `seconds` of deterministic work (reproducible runs)."""
@@ -137,12 +155,13 @@ def adaptive(
     # 2. The LP by column generation, then rounding and a dive.
     plan = None
     if problem.n_pairs and not stop.is_set():
-        lp_deadline = time.perf_counter() + 0.45 * clock.left()
-        plan = column_generation(problem, prices, incumbent.chosen, lp_deadline)
-        rows = problem.n_demands + 2 * problem.n_engineers * problem.n_weeks
+        lp_deadline = time.perf_counter() + min(0.45 * clock.budget(), clock.wall_left())
+        plan = column_generation(
+            problem, prices, incumbent.chosen, lp_deadline, max_rounds=LP_ROUNDS
+        )
         clock.charge(
-            plan.simplex_iterations * rows * SECONDS_PER_SIMPLEX_ROW_ITERATION
-            + plan.rounds * 2 * problem.n_pairs * SECONDS_PER_PAIR_PASS
+            plan.simplex_iterations * SECONDS_PER_SIMPLEX_ITERATION
+            + plan.rounds * 3 * problem.n_pairs * SECONDS_PER_PAIR_PASS
         )
         if time.perf_counter() >= lp_deadline and not plan.converged:
             clock.cut = clock.cut or clock.reproducible
@@ -157,8 +176,17 @@ def adaptive(
         incumbent.tighten(plan.bound.bound)
         if plan.lp is not None:
             incumbent.offer(round_plan(problem, plan), "lp-rounding")
-            dived = dive(problem, plan, time.perf_counter() + 0.1 * clock.left())
+            clock.charge(2 * problem.n_pairs * SECONDS_PER_GREEDY_PAIR)
+            # A fixed number of rounds; the wall clock only as the last resort (then a cut).
+            dive_deadline = time.perf_counter() + clock.wall_left() / 2
+            dived = dive(problem, plan, dive_deadline, rounds=DIVE_ROUNDS)
+            if time.perf_counter() >= dive_deadline - 0.25:
+                clock.cut = clock.cut or clock.reproducible
             incumbent.offer(round_plan(problem, dived), "lp-dive")
+            clock.charge(
+                (dived.simplex_iterations - plan.simplex_iterations) * SECONDS_PER_SIMPLEX_ITERATION
+                + problem.n_pairs * SECONDS_PER_GREEDY_PAIR
+            )
     if incumbent.proven() or stop.is_set():
         return _outcome(incumbent, facts, started)
 
@@ -173,7 +201,7 @@ def adaptive(
     inner = _relay(problem, sub, pair_map, incumbent)
     # When the LP did not converge its bound is loose: keep the end of the budget for more
     # Lagrangian steps, continued from the first prices.
-    tail = 0.0 if plan.converged else min(10.0, 0.15 * clock.left())
+    tail = 0.0 if plan.converged else min(10.0, 0.15 * clock.budget())
     focus = FOCUS_FLOOR + plan.staffed_value  # Opportunities the LP staffs come first.
     _search(
         sub, inner, settings, stop, clock, facts, global_proofs=False, reserve=tail, focus=focus
@@ -233,7 +261,7 @@ def _search(
             outcome = race(problem, incumbent, settings, stop, clock.left() - reserve)
             facts["race"] = outcome.parameters
             return outcome.status if global_proofs else status
-        whole = clock.left() - reserve
+        whole = clock.budget() - reserve
         probe = 0.4 * whole if problem.n_pairs > 2_000 else whole
         outcome = portfolio(problem, incumbent, settings, stop, probe, clock.wall_left() - reserve)
         clock.charge(probe if outcome.status is SolveStatus.UNKNOWN else 0.0)
@@ -249,7 +277,7 @@ def _search(
             return outcome.status if global_proofs else status
         if incumbent.proven():
             return status
-    left = clock.left() - reserve
+    left = clock.budget() - reserve
     if left < 0.3 or stop.is_set() or incumbent.best is None:
         return status
     outcome = lns.search(

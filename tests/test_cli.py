@@ -315,3 +315,29 @@ def test_solve_with_an_unknown_baseline(work: Path, tmp_path: Path) -> None:
         "first_come_first_served, value_density (got 'nonsense')"
     ]
     assert not (tmp_path / "out.json").exists()
+
+
+def test_check_of_an_infeasible_result_says_its_conflicts_were_re_proved(tmp_path: Path) -> None:
+    """`solve` then `check` on a portfolio whose pin and forbid clash: exit 0, and the words
+    say what was checked (not "0 assignments hold every hard rule")."""
+    portfolio = {
+        "engineers": [{"id": "E1", "region": "North", "skills": {"a": 3}}],
+        "opportunities": [
+            {
+                "id": "O1",
+                "industry": "power",
+                "region": "North",
+                "value": 1000,
+                "win_probability": 0.5,
+            }
+        ],
+        "demands": [{"opportunity_id": "O1", "skill": "a", "hours": 8}],
+        "pins": [{"engineer_id": "E1", "opportunity_id": "O1"}],
+        "forbids": [{"engineer_id": "E1", "opportunity_id": "O1"}],
+    }
+    (tmp_path / "p.json").write_text(json.dumps(portfolio))
+    solved = run("solve", "p.json", "--out", "r.json", "--time-limit", "5", cwd=tmp_path)
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "infeasible", solved.stdout
+    checked = run("check", "p.json", "r.json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith("OK: infeasible, and each of the 1 conflict set(s)")

@@ -32,7 +32,7 @@ from allocator.io.formats import (
     write_portfolio_xlsx,
 )
 from allocator.io.report import Summary, summarize
-from allocator.model import Allocation, Portfolio
+from allocator.model import Allocation, Portfolio, SolveStatus
 from allocator.service.keys import Role
 from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions
@@ -103,6 +103,14 @@ def check(
         loaded = load_portfolio(portfolio)
         allocation = load_allocation(result)
     report = check_allocation(loaded, allocation)
+    if report.ok and allocation.status is SolveStatus.INFEASIBLE:
+        sets = len(allocation.conflict_sets)
+        console.print(
+            f"OK: infeasible, and each of the {sets} conflict set(s) was re-proved without a "
+            "solver (it cannot hold on its own; dropping one item lets the rest hold where "
+            "that was cheap to show)."
+        )
+        return
     if report.ok:
         console.print(
             f"OK: {len(allocation.assignments)} assignments hold every hard rule; "

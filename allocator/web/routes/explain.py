@@ -49,10 +49,16 @@ CACHED_RUNS = 4
 
 
 class ConflictsOut(BaseModel):
-    """An infeasible run's smallest set of pins, forbids and required demands at odds."""
+    """An infeasible run's minimal sets of pins, forbids and required demands at odds."""
 
-    conflicts: list[str] = Field(description="Labels of the conflicting records.")
-    summary: str = Field(description="The conflict in plain words.")
+    conflicts: list[str] = Field(description="Labels of the first minimal conflict set.")
+    conflict_sets: list[list[str]] = Field(
+        default_factory=list, description="Every minimal conflict set found."
+    )
+    conflicts_complete: bool = Field(
+        False, description="True when `conflict_sets` lists every minimal conflict."
+    )
+    summary: str = Field(description="The conflicts in plain words, with what is guaranteed.")
 
 
 def _run(request: Request, service: RunService, run_id: int) -> Run:
@@ -192,4 +198,10 @@ def conflicts_of_run(
 ) -> ConflictsOut:
     """The smallest set of pins, forbids and required demands that cannot all hold."""
     run = _run(request, service, run_id)
-    return ConflictsOut(conflicts=run.allocation.conflicts, summary=explain_conflicts(run))
+    allocation = run.allocation
+    return ConflictsOut(
+        conflicts=allocation.conflicts,
+        conflict_sets=allocation.conflict_sets,
+        conflicts_complete=allocation.conflicts_complete,
+        summary=explain_conflicts(run),
+    )

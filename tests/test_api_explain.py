@@ -82,7 +82,12 @@ def test_engineer_contrast_fairness_and_conflicts(
     assert [g["group"] for g in fair["by_tier"]] == ["A", "B", "C"]
     assert fair["baseline"] == "seniority_first"
     conflicts = api.get(f"/v1/runs/{run_id}/explain/conflicts").json()
-    assert conflicts == {"conflicts": [], "summary": "The run is not infeasible."}
+    assert conflicts == {
+        "conflicts": [],
+        "conflict_sets": [],
+        "conflicts_complete": False,
+        "summary": "The run is not infeasible.",
+    }
 
 
 def test_unknown_records_and_runs_without_result(

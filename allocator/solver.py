@@ -296,6 +296,12 @@ def to_allocation(
         message = "No allocation was found within the time limit."
     elif core.stopped:
         message = "Stopped on request; the best allocation found so far is kept."
+    if core.parameters.get("wall_clock_cut") and core.status.has_solution:
+        cut = (
+            "The time limit ended this reproducible run before its deterministic budget "
+            "(a loaded or slow machine): a rerun with the same seed may differ."
+        )
+        message = f"{message} {cut}" if message else cut
     timings = Timings(
         compile_seconds=compile_seconds,
         build_seconds=core.build_seconds,

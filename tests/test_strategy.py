@@ -185,3 +185,21 @@ def test_highs_runs_whatever_thread_count_ran_before_it_in_the_process() -> None
     again = solve_mip(problem, time_limit=20, threads=1, relax=True)
     assert one.optimal and two.optimal and again.optimal
     assert one.bound == pytest.approx(two.bound) == pytest.approx(again.bound)
+
+
+def test_a_reproducible_run_the_wall_clock_ends_says_so() -> None:
+    """Half a second is far less than the work a reproducible run of this size budgets: the
+    wall clock ends it, the result says so, and it still holds every rule."""
+    portfolio = generate(200, 1000, seed=1)
+    started = time.perf_counter()
+    result = solve(portfolio, SolveOptions(time_limit=0.5, seed=1))
+    assert time.perf_counter() - started < 5
+    assert result.status.has_solution
+    assert result.solver.parameters["wall_clock_cut"] is True
+    assert "a rerun with the same seed may differ" in result.message
+
+
+def test_a_fast_run_is_never_called_cut() -> None:
+    result = solve(generate(200, 1000, seed=1), SolveOptions(time_limit=0.5, reproducible=False))
+    assert result.solver.parameters["wall_clock_cut"] is False
+    assert "may differ" not in result.message

@@ -349,11 +349,14 @@ class _Budget:
         return left
 
     def cap(self, seconds: float) -> float:
-        """A sub-solve's wall-clock cap; a reproducible one the wall clock shortens is a cut."""
+        """A sub-solve's wall-clock cap: its seconds in fast runs; in reproducible runs a
+        generous safety net, and one the wall clock shortens is a cut."""
         wall = self.wall_left()
-        if self.reproducible and wall < seconds:
+        if not self.reproducible:
+            return max(0.05, min(wall, seconds))
+        if wall < seconds:
             self.cut = True
-        return min(wall, 2 * seconds + 5)
+        return max(0.05, min(wall, 2 * seconds + 5))
 
     def charge(self, runs: list[cpsat.CpsatRun], built: float = 0.0) -> None:
         """Count a round: its slowest sub-solve, plus `built` seconds of building (done one

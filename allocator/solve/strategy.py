@@ -206,7 +206,7 @@ def adaptive(
     _search(
         sub, inner, settings, stop, clock, facts, global_proofs=False, reserve=tail, focus=focus
     )
-    if tail and not stop.is_set() and incumbent.value is not None:
+    if tail and not stop.is_set() and incumbent.value is not None and clock.wall_left() > 0.5:
         steps = 300
         refined = lagrangian_bound(
             problem,
@@ -415,7 +415,8 @@ def race(
         target=mip.solve_mip,
         kwargs={
             "problem": problem,
-            "time_limit": max(0.1, deadline - time.perf_counter()),
+            # HiGHS checks its limit coarsely (not inside its root LP): leave it a margin.
+            "time_limit": max(0.1, 0.85 * (deadline - time.perf_counter())),
             "threads": max(1, settings.workers - 1),
             "hint": incumbent.chosen,
             "seed": settings.seed,
@@ -439,7 +440,9 @@ def race(
         elif not interrupt() and incumbent.best is not None:
             remaining = deadline - time.perf_counter()
             lns_settings = lns.LnsSettings(remaining, 1, settings.seed, reproducible=False)
-            lns_outcome = lns.search(problem, incumbent, lns_settings, stop, prices=False)
+            lns_outcome = lns.search(
+                problem, incumbent, lns_settings, stop, prices=False, deadline=deadline
+            )
     finally:
         done.set()
         highs.join()

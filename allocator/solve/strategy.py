@@ -420,7 +420,7 @@ def race(
             "threads": max(1, settings.workers - 1),
             "hint": incumbent.chosen,
             "seed": settings.seed,
-            "on_solution": lambda chosen: incumbent.offer(chosen, "highs"),
+            "on_solution": lambda chosen: done.is_set() or incumbent.offer(chosen, "highs"),
             "on_bound": incumbent.tighten,
             "interrupt": interrupt,
         },
@@ -445,7 +445,9 @@ def race(
             )
     finally:
         done.set()
-        highs.join()
+        # HiGHS does not always stop at its limit (it checks it coarsely): the race does not
+        # wait past its deadline; a late HiGHS thread ends on its own and offers nothing more.
+        highs.join(timeout=max(0.0, deadline - time.perf_counter()) + 0.1)
     return Outcome(
         status,
         build_seconds,

@@ -151,7 +151,7 @@ class Relaxation:
 
 def lagrangian_bound(
     problem: CompiledProblem,
-    target: float,
+    target: float | None,
     time_limit: float = 5.0,
     max_iterations: int = 300,
     stop: threading.Event | None = None,
@@ -204,7 +204,9 @@ def lagrangian_bound(
         g_nu = np.where(((nu <= 0) & (g_nu > 0)) | ((nu >= load_cap) & (g_nu < 0)), 0.0, g_nu)
         g_mu = np.where((mu <= 0) & (g_mu > 0), 0.0, g_mu)
         norm = float((g_lam**2).sum() + (g_nu**2).sum() + (g_mu**2).sum())
-        gap = value - target
+        # Without a known allocation the target is a guess a little below the bound.
+        aim = target if target is not None else value - max(1.0, 0.05 * abs(value))
+        gap = value - aim
         if norm <= 0 or gap <= 0.5 or theta < 1e-4:
             break
         step = theta * gap / norm

@@ -264,7 +264,7 @@ def column_generation(
     lp.add(np.flatnonzero(wanted))
     in_lp = wanted.copy()
     best = prices
-    rounds = iterations = 0
+    rounds = iterations = widened = 0
     converged = False
     value = -math.inf
     pair_value = np.zeros(problem.n_pairs)
@@ -281,7 +281,15 @@ def column_generation(
         if bound < best.bound:
             best = LagrangianBound(bound, relaxation.hour_price(lam, nu), mu, 0, 0.0, (lam, nu, mu))
         if not solved:
-            break
+            if not _infeasible(lp) or widened >= 3:
+                break
+            # Too few columns for every job that must be placed: widen every demand's list.
+            widened += 1
+            more = best_per_demand(problem, reduced, COLUMNS_PER_DEMAND * (2 + widened))
+            more &= ~in_lp & ~lp.forbidden
+            lp.add(np.flatnonzero(more))
+            in_lp |= more
+            continue
         value = float(lp.h.getInfo().objective_function_value)
         pair_value, staffed_value = lp.values()
         # Pairs that price in: reduced score above what their demand's row already pays.
@@ -311,6 +319,10 @@ def column_generation(
         simplex_iterations=iterations,
         lp=lp if math.isfinite(value) else None,
     )
+
+
+def _infeasible(lp: _Lp) -> bool:
+    return bool(lp.h.getModelStatus() == highspy.HighsModelStatus.kInfeasible)
 
 
 def _demand_duals(lp: _Lp, problem: CompiledProblem) -> FloatArray:

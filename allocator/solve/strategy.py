@@ -134,7 +134,7 @@ def adaptive(
     tightens its bound."""
     started = time.perf_counter()
     facts: dict[str, Any] = {}
-    target = incumbent.value if incumbent.value is not None else 0
+    target = incumbent.value  # None when no heuristic found an allocation.
     clock.charge(3 * problem.n_pairs * SECONDS_PER_PAIR_PASS)  # Compile and greedy.
 
     # 1. Prices.
@@ -254,7 +254,9 @@ def _search(
     search for the rest, less `reserve` seconds. `global_proofs`: CP-SAT's bound and verdict
     hold for the problem the caller reports on (not just for priced pairs)."""
     status = SolveStatus.UNKNOWN
-    if problem.n_pairs <= WHOLE_MODEL_PAIRS:
+    # Small models, and any model no heuristic found an allocation for (jobs that must all
+    # be placed, as in GAP): the whole model first.
+    if problem.n_pairs <= WHOLE_MODEL_PAIRS or incumbent.best is None:
         before = incumbent.value
         if not settings.reproducible and settings.workers > 1:
             # Fast runs: HiGHS against CP-SAT rounds and neighbourhoods, to the end.
@@ -278,7 +280,7 @@ def _search(
         if incumbent.proven():
             return status
     left = clock.budget() - reserve
-    if left < 0.3 or stop.is_set() or incumbent.best is None:
+    if left < 0.3 or stop.is_set():
         return status
     outcome = lns.search(
         problem,
@@ -435,6 +437,20 @@ def race(
         run = cpsat.run_cpsat(problem, params, incumbent.chosen, bound_to(incumbent), stop, model)
         incumbent.offer(run.chosen, "cp-sat", checked=True)
         incumbent.tighten(run.bound)
+        # No allocation yet (jobs that must all be placed): CP-SAT goes on, in rounds of
+        # doubling length, beside HiGHS, until either finds one.
+        length = first_round
+        while (
+            incumbent.best is None
+            and run.status not in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID)
+            and not interrupt()
+            and deadline - time.perf_counter() > 0.3
+        ):
+            length = min(2 * length, deadline - time.perf_counter())
+            again = _core_parameters(settings, length, settings.seed + 1)
+            run = cpsat.run_cpsat(problem, again, None, bound_to(incumbent), stop, model)
+            incumbent.offer(run.chosen, "cp-sat", checked=True)
+            incumbent.tighten(run.bound)
         if run.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.INVALID):
             status = run.status
         elif not interrupt() and incumbent.best is not None:

@@ -83,14 +83,6 @@ class Engineer(_Record):
     )
     title: str = Field("", description="Recorded only: never enters the objective or the rules.")
 
-    def available_hours(self, week: int) -> float:
-        """Hours free for presales in `week`: capacity - committed - time off, never below 0."""
-        return max(0.0, self.capacity_hours - self.committed_hours - self.time_off.get(week, 0.0))
-
-    def working_hours(self, week: int) -> float:
-        """Hours the engineer works in `week` (capacity minus time off): the utilisation base."""
-        return max(0.0, self.capacity_hours - self.time_off.get(week, 0.0))
-
 
 class Opportunity(_Record):
     """A sales opportunity asking for presales support."""

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from allocator.core.check import check
 from allocator.core.generate import generate
+from allocator.core.rules import hours_free
 from allocator.model import Allocation, Portfolio, expected_value
 from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions, solve
@@ -69,9 +70,9 @@ def figures(portfolio: Portfolio, allocation: Allocation, rng: np.random.Generat
         hours[a.engineer_id] += a.hours * (a.end_week - a.start_week + 1)
     utilization = np.array(
         [
-            hours[e.id] / max(1e-9, sum(e.available_hours(w) for w in portfolio.weeks()))
+            hours[e.id] / max(1e-9, hours_free(e, portfolio.weeks()))
             for e in portfolio.engineers
-            if sum(e.available_hours(w) for w in portfolio.weeks()) > 0
+            if hours_free(e, portfolio.weeks()) > 0
         ]
     )
     return {

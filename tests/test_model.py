@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from conftest import demand, engineer, make_portfolio, opportunity
 
+from allocator.core.rules import engineer_week, hours_free
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import Portfolio, build_portfolio, json_location, split_location
 
@@ -397,8 +398,8 @@ def test_engineer_hours_per_week() -> None:
         horizon_weeks=2,
     )
     person = portfolio.engineers[0]
-    assert [person.available_hours(w) for w in (1, 2)] == [32.0, 0.0]
-    assert [person.working_hours(w) for w in (1, 2)] == [40.0, 4.0]
+    assert [engineer_week(person, w) for w in (1, 2)] == [(3200, 4000), (0, 400)]
+    assert hours_free(person, (1, 2)) == 32.0
 
 
 # --------------------------------------------------------------------------------------------

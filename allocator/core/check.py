@@ -1,8 +1,10 @@
 """The independent checker: judges every field of a result, exactly, without a solver.
 
 It reads a portfolio and an allocation and knows nothing of how the allocation was made: it
-imports no solver, no NumPy, only the domain and the rule labels. Plain loops, on purpose, so
-that a reader can verify it by eye and so that it shares no code path with the solve package.
+imports no solver, no NumPy, only the domain and the rules (`rules.py`: their labels and their
+arithmetic, e.g. `free_hours` for capacity, which the compiler uses too). Plain loops, on
+purpose, so that a reader can verify it by eye and so that it shares no code path with the
+solve package.
 
 Every figure is an integer: hours and points in hundredths, the policy's decimals as exact
 fractions of the decimal they are written as. A reported figure must be a whole number of
@@ -25,9 +27,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
-from allocator.core.rules import RULES, forbids_pair
+from allocator.core.rules import (
+    RULES,
+    engineer_week,
+    forbids_pair,
+    level_in,
+    load_target,
+    proficient,
+    value_points,
+)
 from allocator.model import (
     HOUR_SCALE,
     POINT_SCALE,
@@ -38,6 +47,7 @@ from allocator.model import (
     Pin,
     Portfolio,
     SolveStatus,
+    centi_hours,
 )
 
 SEARCH_STEPS = 200_000
@@ -75,11 +85,6 @@ class CheckReport:
         return not self.violations
 
 
-def exact(x: float) -> Fraction:
-    """A policy or portfolio figure as the decimal it is written as: 0.85 -> 17/20."""
-    return Fraction(Decimal(repr(x)))
-
-
 def hundredths(x: float | None) -> int | None:
     """A reported figure as a whole number of hundredths; None when it is not one."""
     if x is None or not math.isfinite(x):
@@ -91,15 +96,13 @@ def hundredths(x: float | None) -> int | None:
     return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
-def free_hours(portfolio: Portfolio) -> dict[tuple[str, int], int]:
-    """(engineer, week) -> 1/100 h free: max(0, capacity - committed - time off)."""
-    free = {}
-    for e in portfolio.engineers:
-        for week in portfolio.weeks():
-            hours = exact(e.capacity_hours) - exact(e.committed_hours)
-            hours -= exact(e.time_off.get(week, 0.0))
-            free[e.id, week] = max(0, math.floor(hours * HOUR_SCALE))
-    return free
+def free_by_week(portfolio: Portfolio) -> dict[tuple[str, int], int]:
+    """(engineer, week) -> 1/100 h free for assignments, by the capacity rule (`free_hours`)."""
+    return {
+        (e.id, week): engineer_week(e, week)[0]
+        for e in portfolio.engineers
+        for week in portfolio.weeks()
+    }
 
 
 def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
@@ -143,7 +146,7 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
             valid.append(a)
             weeks = demand.weeks(portfolio.horizon_weeks)
             stated = (a.skill, hundredths(a.hours), a.start_week, a.end_week)
-            truth = (demand.skill, round(exact(demand.hours) * HOUR_SCALE), weeks[0], weeks[-1])
+            truth = (demand.skill, centi_hours(demand.hours), weeks[0], weeks[-1])
             if stated != truth:
                 bad(
                     Violation(
@@ -166,8 +169,8 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
     # Proficiency.
     for a in valid:
         demand = demands[a.demand_id]
-        level = engineers[a.engineer_id].skills.get(demand.skill, 0)
-        if level < demand.min_proficiency:
+        level = level_in(engineers[a.engineer_id], demand)
+        if not proficient(level, demand.min_proficiency):
             bad(
                 Violation(
                     "proficiency",
@@ -177,12 +180,12 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
             )
 
     # Weekly capacity, in 1/100 h: assigned <= max(0, capacity - committed - time off).
-    free = free_hours(portfolio)
+    free = free_by_week(portfolio)
     load: dict[tuple[str, int], int] = defaultdict(int)
     for a in valid:
         demand = demands[a.demand_id]
         for week in demand.weeks(portfolio.horizon_weeks):
-            load[a.engineer_id, week] += round(exact(demand.hours) * HOUR_SCALE)
+            load[a.engineer_id, week] += centi_hours(demand.hours)
     for (engineer_id, week), hours in sorted(load.items()):
         if hours > free[engineer_id, week]:
             bad(
@@ -260,28 +263,14 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         )
 
     # The objective, recomputed in 1/100 point from exact fractions.
-    value = 0
-    unit = exact(policy.value_unit)
-    for opportunity_id in staffed:
-        o = opportunities[opportunity_id]
-        points = (
-            exact(o.value)
-            * exact(o.win_probability)
-            * exact(policy.tier_factors[o.tier])
-            * policy.value_weight
-            * POINT_SCALE
-            / unit
-        )
-        value += math.floor(points + Fraction(1, 2))  # Rounded half up.
+    value = sum(value_points(opportunities[o], policy) for o in staffed)
     fit = 0
     travel = 0
     for a in valid:
         demand = demands[a.demand_id]
         engineer = engineers[a.engineer_id]
         o = opportunities[a.opportunity_id]
-        fit += policy.skill_fit_weight * (
-            engineer.skills.get(demand.skill, 0) - demand.min_proficiency
-        )
+        fit += policy.skill_fit_weight * (level_in(engineer, demand) - demand.min_proficiency)
         fit += policy.industry_fit_weight * (o.industry in engineer.industries)
         travel -= policy.travel_penalty * (engineer.region != o.region)
     moved = 0
@@ -296,13 +285,10 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         )
         moved += not kept
     over = 0
-    target_share = exact(policy.utilization_target)
     for engineer in portfolio.engineers:
-        committed = round(exact(engineer.committed_hours) * HOUR_SCALE)
+        committed = centi_hours(engineer.committed_hours)
         for week in portfolio.weeks():
-            worked = exact(engineer.capacity_hours) - exact(engineer.time_off.get(week, 0.0))
-            working = max(0, math.floor(worked * HOUR_SCALE))
-            target = math.floor(target_share * working)
+            target = load_target(engineer_week(engineer, week)[1], policy.utilization_target)
             over += max(0, committed + load.get((engineer.id, week), 0) - target)
     centi = {
         "expected_value": value,
@@ -478,7 +464,7 @@ def _check_conflicts(portfolio: Portfolio, allocation: Allocation, report: Check
             if i != j and a <= b:
                 bad(Violation("conflict", f"conflict set {j + 1} contains conflict set {i + 1}"))
 
-    free = free_hours(portfolio)
+    free = free_by_week(portfolio)
 
     def feasible(items: Iterable[Item], steps: int) -> bool | None:
         chosen = set(items)
@@ -607,13 +593,13 @@ class _SubProblem:
         opportunities = self.on[engineer_id]
         if (
             demand.id in self.served
-            or engineer.skills.get(demand.skill, 0) < demand.min_proficiency
+            or not proficient(level_in(engineer, demand), demand.min_proficiency)
             or opportunities[demand.opportunity_id]
             or len(+opportunities) >= self.limit
             or any(forbids_pair(f, engineer_id, demand) for f in self.forbids)
         ):
             return False
-        hours = round(exact(demand.hours) * HOUR_SCALE)
+        hours = centi_hours(demand.hours)
         return all(
             self.load[engineer_id, w] + hours <= self.free[engineer_id, w]
             for w in self._weeks(demand)
@@ -625,7 +611,7 @@ class _SubProblem:
         else:
             del self.served[demand.id]
         self.on[engineer_id][demand.opportunity_id] += sign
-        hours = round(exact(demand.hours) * HOUR_SCALE)
+        hours = centi_hours(demand.hours)
         for w in self._weeks(demand):
             self.load[engineer_id, w] += sign * hours
 

@@ -25,9 +25,16 @@ from functools import cached_property
 import numpy as np
 from pydantic import BaseModel, Field
 
-from allocator.core.rules import forbids_pair
+from allocator.core.rules import (
+    engineer_week,
+    forbids_pair,
+    free_hours,
+    level_in,
+    proficient,
+)
 from allocator.errors import NotFoundError
 from allocator.model import (
+    HOUR_SCALE,
     POINT_SCALE,
     TERM_NAMES,
     Allocation,
@@ -37,6 +44,7 @@ from allocator.model import (
     Opportunity,
     Portfolio,
     SolveStatus,
+    centi_hours,
     expected_value,
 )
 from allocator.solve import lns
@@ -273,7 +281,8 @@ class Run:
         return self.opportunities[opportunity_id]
 
     def free_hours(self, engineer: Engineer, week: int) -> float:
-        return engineer.available_hours(week) - self.load.get((engineer.id, week), 0.0)
+        free = engineer_week(engineer, week).free / HOUR_SCALE
+        return free - self.load.get((engineer.id, week), 0.0)
 
     def work_of(self, engineer_id: str, weeks: Iterable[int] | None = None) -> list[Work]:
         wanted = None if weeks is None else set(weeks)
@@ -300,7 +309,7 @@ def pair_terms(run: Run, engineer: Engineer, demand: Demand) -> dict[str, float]
     """Points the pair contributes to each term (load excluded: it belongs to the week)."""
     policy = run.portfolio.policy
     opportunity = run.opportunities[demand.opportunity_id]
-    level = engineer.skills.get(demand.skill, 0)
+    level = level_in(engineer, demand)
     kept = any(
         r.engineer_id == engineer.id
         and r.opportunity_id == demand.opportunity_id
@@ -322,9 +331,9 @@ def _candidate(
 ) -> Candidate:
     """Why `engineer` does not serve `demand` in this run (they are not its engineer)."""
     horizon = run.portfolio.horizon_weeks
-    level = engineer.skills.get(demand.skill, 0)
+    level = level_in(engineer, demand)
     weeks = list(demand.weeks(horizon))
-    if level < demand.min_proficiency:
+    if not proficient(level, demand.min_proficiency):
         return Candidate(
             engineer_id=engineer.id,
             eligible=False,
@@ -341,12 +350,14 @@ def _candidate(
                 rule="forbid",
                 reason=f"{forbid.label()}{why}",
             )
+    need = centi_hours(demand.hours)
     for week in weeks:
-        free = engineer.available_hours(week)
-        if free < demand.hours:
+        room = engineer_week(engineer, week).free
+        if room < need:
             off = engineer.time_off.get(week, 0.0)
-            without_off = max(0.0, engineer.capacity_hours - engineer.committed_hours)
-            if off and without_off >= demand.hours:
+            capacity = centi_hours(engineer.capacity_hours)
+            without_off = free_hours(capacity, centi_hours(engineer.committed_hours), 0)
+            if off and without_off >= need:
                 rule, cause = "time_off", f"{off:g} h time off in week {week}"
             else:
                 rule, cause = (
@@ -361,8 +372,8 @@ def _candidate(
                 eligible=False,
                 rule=rule,
                 week=week,
-                reason=f"{engineer.id} has {free:g} h free in week {week} ({cause}); "
-                f"the role needs {demand.hours:g} h",
+                reason=f"{engineer.id} has {room / HOUR_SCALE:g} h free in week {week} "
+                f"({cause}); the role needs {demand.hours:g} h",
             )
     points = sum(pair_terms(run, engineer, demand).values())
     mine = run.by_engineer.get(engineer.id, [])
@@ -949,7 +960,7 @@ def explain_engineer(run: Run, engineer_id: str) -> EngineerExplanation:
     engineer = run.engineers[engineer_id]
     weeks = []
     for week in run.portfolio.weeks():
-        working = engineer.working_hours(week)
+        working = engineer_week(engineer, week).worked / HOUR_SCALE
         assigned = run.load.get((engineer_id, week), 0.0)
         used = engineer.committed_hours + assigned
         weeks.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from allocator.core.rules import hours_free
 from allocator.model import Allocation, Portfolio, expected_value
 
 
@@ -53,7 +54,7 @@ def summarize(portfolio: Portfolio, allocation: Allocation) -> Summary:
     region_of = {e.id: e.region for e in portfolio.engineers}
     available: dict[str, float] = defaultdict(float)
     for e in portfolio.engineers:
-        available[e.region] += sum(e.available_hours(w) for w in weeks)
+        available[e.region] += hours_free(e, weeks)
     assigned: dict[str, float] = defaultdict(float)
     for a in allocation.assignments:
         assigned[region_of.get(a.engineer_id, "?")] += a.hours * (a.end_week - a.start_week + 1)

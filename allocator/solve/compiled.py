@@ -13,12 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
+from allocator.core.rules import (
+    free_hours,
+    load_target,
+    proficient,
+    value_points,
+    worked_hours,
+)
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import (
     HOUR_SCALE,
@@ -124,12 +130,6 @@ class CompiledProblem:
 # Compile
 
 
-def decimal_ratio(x: float) -> tuple[int, int]:
-    """`x` as the decimal it is written as (its shortest repr), as an integer ratio:
-    0.7499999999999 -> (7499999999999, 10000000000000), not the binary float's value."""
-    return Decimal(repr(x)).as_integer_ratio()
-
-
 def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     """The portfolio as sparse candidate pairs; ineligible pairs get no variable.
 
@@ -148,20 +148,18 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     opportunity_index = {o.id: i for i, o in enumerate(opportunities)}
     demand_index = {d.id: i for i, d in enumerate(demands)}
 
-    # Per engineer and week, in 1/100 h, exactly: hours free (capacity - committed - time off)
-    # and hours worked (capacity - time off), each floored at 0; the load target is
-    # floor(utilization_target x worked), the target taken as the decimal it is written as.
+    # Per engineer and week, in 1/100 h, exactly, by the rules' own arithmetic (`rules.py`):
+    # hours free for assignments, hours worked, and the load target on the hours worked.
     capacity = np.array([centi_hours(e.capacity_hours) for e in engineers], dtype=np.int64)
     committed = np.array([centi_hours(e.committed_hours) for e in engineers], dtype=np.int64)
     off = np.zeros((n_e, weeks), dtype=np.int64)
     for i, engineer in enumerate(engineers):
         for week, hours in engineer.time_off.items():
             off[i, week - 1] = centi_hours(hours)
-    available = np.maximum(0, capacity[:, None] - committed[:, None] - off)
-    working = np.maximum(0, capacity[:, None] - off)
-    share_num, share_den = decimal_ratio(policy.utilization_target)
+    available = free_hours(capacity[:, None], committed[:, None], off)
+    working = worked_hours(capacity[:, None], off)
     worked_values, where = np.unique(working, return_inverse=True)
-    targets = [v * share_num // share_den for v in worked_values.tolist()]
+    targets = [load_target(v, policy.utilization_target) for v in worked_values.tolist()]
     target = np.array(targets, dtype=np.int64)[where.reshape(working.shape)]
     load_slack = target - committed[:, None]
 
@@ -175,19 +173,8 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     week_numbers = np.arange(1, weeks + 1)
     d_active = (week_numbers >= d_start[:, None]) & (week_numbers <= d_end[:, None])
 
-    # Per opportunity: expected value in 1/100 point, exactly, rounded half up: value x win
-    # probability x tier factor x value_weight x 100 / value_unit, each figure taken as the
-    # decimal it is written as (no float product).
-    unit_num, unit_den = decimal_ratio(policy.value_unit)
-    tier_ratio = {tier: decimal_ratio(f) for tier, f in policy.tier_factors.items()}
-    o_points_exact: list[int] = []
-    for o in opportunities:
-        value_num, value_den = decimal_ratio(o.value)
-        prob_num, prob_den = decimal_ratio(o.win_probability)
-        tier_num, tier_den = tier_ratio[o.tier]
-        num = value_num * prob_num * tier_num * policy.value_weight * POINT_SCALE * unit_den
-        den = value_den * prob_den * tier_den * unit_num
-        o_points_exact.append((2 * num + den) // (2 * den))
+    # Per opportunity: the expected-value term in 1/100 point, exactly (`rules.value_points`).
+    o_points_exact = [value_points(o, policy) for o in opportunities]
     if sum(o_points_exact) > EXACT_LIMIT:
         message = (
             "deal values x value_weight / value_unit make the objective too large to count "
@@ -210,7 +197,7 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     for k in range(len(skill_code)):
         for minimum in range(1, 6):
             wanted = np.flatnonzero((d_skill == k) & (d_min == minimum))
-            able = np.flatnonzero(level[:, k] >= minimum)
+            able = np.flatnonzero(proficient(level[:, k], minimum))
             if len(wanted) and len(able):
                 blocks_d.append(np.repeat(wanted, len(able)))
                 blocks_e.append(np.tile(able, len(wanted)))

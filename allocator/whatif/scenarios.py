@@ -53,6 +53,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from allocator.core.rules import hours_free
 from allocator.errors import InputIssue, InvalidInputError, problems
 from allocator.model import (
     Allocation,
@@ -589,7 +590,7 @@ class _State:
             engineers,
             key=lambda e: (
                 self.usage.get(e.id, 0.0),
-                sum(e.available_hours(w) for w in weeks),
+                hours_free(e, weeks),
                 e.id,
             ),
         )

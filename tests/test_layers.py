@@ -4,7 +4,7 @@ sideways within one), never up. Read by AST, so imports inside functions count t
     web, cli (+ api.py)        edges
     store                      tables, repository, migrations
     service                    jobs, workers, ledger, keys, settings
-    explain, whatif            explanations; what-if planning
+    explain, whatif, insight   explanations; what-if planning; actuals, outcomes, reports
     solve (+ solver.py), io    compile, formulation, engines...; formats, reports
     core                       rules, checker, generator
     errors, model.py           the domain
@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "allocator.io": 2,
     "allocator.explain": 3,
     "allocator.whatif": 3,
+    "allocator.insight": 3,
     "allocator.service": 4,
     "allocator.store": 5,
     "allocator.web": 6,

@@ -15,6 +15,8 @@ from allocator.core.generate import generate
 from allocator.model import Portfolio
 from allocator.solver import Engine, SolveOptions, solve
 
+pytestmark = pytest.mark.slow  # Solves of several seconds: `make test` runs them.
+
 ENGINES = ["race", "highs", "lns", "auto"]
 """`auto` on an M portfolio takes the priced large-run path."""
 

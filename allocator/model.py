@@ -3,7 +3,9 @@
 Pure data with its invariants checked on construction; every error names the record, the field
 and the value. This module must not import OR-Tools, HTTP, SQL or file formats.
 
-Units: hours are hours per week (at most two decimals); weeks are numbered 1..horizon_weeks;
+Units: hours are hours per week (at most two decimals); weeks are numbered 1..horizon_weeks,
+and with a `horizon_start` (an ISO week such as `2026-W49`) week 1 is that ISO week, so that
+demands and time off may also be written as ISO weeks or dates (`calendar_week`, `week_label`);
 deal values are in the portfolio's currency. Objective values are in *points*; internally the
 solver and the checker count in hundredths of a point and hundredths of an hour so that every
 coefficient is an integer (see `POINT_SCALE`, `HOUR_SCALE`).
@@ -12,13 +14,23 @@ coefficient is an integer (see `POINT_SCALE`, `HOUR_SCALE`).
 from __future__ import annotations
 
 import enum
+import functools
 import math
+import re
+import types
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from allocator.errors import InputIssue, InvalidInputError, problems
 
@@ -31,11 +43,16 @@ MAX_DEAL_VALUE = 1e12
 """Largest deal value (and value unit) accepted: keeps every objective coefficient exact."""
 MAX_WEIGHT = 1_000_000
 """Largest objective weight accepted, for the same reason."""
+MAX_OPPORTUNITIES_PER_ENGINEER = 1_000_000
+"""Largest `max_opportunities_per_engineer`: far above any portfolio, well inside a C long."""
 
 Proficiency = Annotated[int, Field(ge=1, le=5, description="Proficiency level, 1 (novice) to 5.")]
 Hours = Annotated[float, Field(ge=0, le=168, description="Hours per week, at most two decimals.")]
 Week = Annotated[int, Field(ge=1, description="Week number, 1 is the first week of the horizon.")]
 Tier = Literal["A", "B", "C"]
+ISO_WEEK_PATTERN = r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"
+TARGET_MEDIAN_POINTS = 100
+"""A derived value unit makes the median opportunity's expected value worth this many points."""
 
 
 class OpportunityType(enum.StrEnum):
@@ -51,11 +68,78 @@ class _Record(BaseModel):
         extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """`"value": true` is not a number: a boolean in a numeric field (or a numeric map's
+        value) is handed on as its JSON text, so that the field's own validation refuses it
+        by name (`Input should be a valid number ... (got 'true')`)."""
+        if not isinstance(data, Mapping):
+            return data
+        scalars, maps = _numeric_fields(cls)
+        changed: dict[str, Any] = {}
+        for name, value in data.items():
+            if isinstance(value, bool) and name in scalars:
+                changed[name] = _bool_text(value)
+            elif (
+                isinstance(value, Mapping)
+                and name in maps
+                and any(isinstance(v, bool) for v in value.values())
+            ):
+                changed[name] = {k: _bool_text(v) for k, v in value.items()}
+        return {**data, **changed} if changed else data
+
+
+@functools.cache
+def _numeric_fields(model: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    """The model's numeric fields, and its fields that map keys to numbers."""
+    scalars, maps = set(), set()
+    for name, info in model.model_fields.items():
+        if _is_number(info.annotation):
+            scalars.add(name)
+        elif get_origin(info.annotation) is dict and _is_number(get_args(info.annotation)[1]):
+            maps.add(name)
+    return frozenset(scalars), frozenset(maps)
+
+
+def _is_number(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return _is_number(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_is_number(arg) for arg in get_args(annotation))
+    return annotation in (int, float)
+
+
+def _bool_text(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+ID_PATTERN = re.compile(r"^[^/\x00-\x1f\x7f]*$")
+MAX_ID_LENGTH = 200
+
+
+def _plain_id(value: str) -> str:
+    """An id that can stand in a URL path: no '/', no control characters."""
+    if not ID_PATTERN.match(value):
+        raise ValueError("must not contain '/' or control characters")
+    return value
+
+
+def _printable(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+RecordId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_plain_id)]
+"""An engineer's, opportunity's or skill's id: it names the record in URLs
+(`/explain/engineers/{id}`)."""
+
 
 class Skill(_Record):
     """One entry of the skill catalogue."""
 
-    id: str = Field(min_length=1, description="Skill id used by engineers and demands.")
+    id: RecordId = Field(description="Skill id used by engineers and demands.")
     name: str = Field("", description="Display name.")
     family: str = Field("", description="Skill family (for reports and decomposition).")
 
@@ -63,7 +147,10 @@ class Skill(_Record):
 class Engineer(_Record):
     """A presales engineer and what they can give this horizon."""
 
-    id: str = Field(min_length=1, description="Unique engineer id.")
+    id: RecordId = Field(description="Unique engineer id.")
+    external_id: str = Field(
+        "", description="The id in the HR system; carried into results and exports."
+    )
     name: str = Field("", description="Display name.")
     region: str = Field(min_length=1, description="Home region.")
     skills: dict[str, Proficiency] = Field(
@@ -74,8 +161,10 @@ class Engineer(_Record):
     committed_hours: Hours = Field(0.0, description="Hours per week already committed elsewhere.")
     time_off: dict[Week, Hours] = Field(
         default_factory=dict,
-        description="Week -> hours off in that week. May exceed the capacity: hours free "
-        "(capacity - committed - off) and hours worked (capacity - off) are floored at 0.",
+        description="Week -> hours off in that week (the key may be an ISO week or a date when "
+        "the portfolio has a horizon_start; weeks outside the horizon are left out). May exceed "
+        "the capacity: hours free (capacity - committed - off) and hours worked (capacity - off) "
+        "are floored at 0.",
     )
     cost_rate: float = Field(0.0, ge=0, description="Cost per hour; recorded, not optimised.")
     seniority_years: float = Field(
@@ -87,10 +176,15 @@ class Engineer(_Record):
 class Opportunity(_Record):
     """A sales opportunity asking for presales support."""
 
-    id: str = Field(min_length=1, description="Unique opportunity id.")
+    id: RecordId = Field(description="Unique opportunity id.")
+    external_id: str = Field("", description="The id in the CRM; carried into results and exports.")
+    account: str = Field("", description="The CRM account, to group one account's deals.")
+    owner: str = Field("", description="The CRM owner of the deal. Recorded only.")
     customer: str = Field("", description="Customer name.")
     tier: Tier = Field("C", description="Customer tier: A strategic, B key, C potential.")
-    industry: str = Field(min_length=1, description="Customer industry.")
+    industry: str = Field(
+        "", description="Customer industry; empty when unknown (then it earns no industry fit)."
+    )
     region: str = Field(min_length=1, description="Region of the customer.")
     stage: str = Field("", description="Sales stage; selects the stage template.")
     value: float = Field(
@@ -99,8 +193,8 @@ class Opportunity(_Record):
     win_probability: float = Field(ge=0, le=1, description="Probability of winning, 0..1.")
     type: OpportunityType = Field(OpportunityType.REGION_SOLUTION, description="Project type.")
     requester: str = Field("", description="Salesperson who raised it. Recorded only.")
-    requester_seniority_years: float = Field(
-        0.0, ge=0, description="Seniority of the requester. Recorded only."
+    requester_seniority_years: float | None = Field(
+        None, ge=0, description="Seniority of the requester, when known. Recorded only."
     )
     requested_at: datetime | None = Field(None, description="When support was requested.")
 
@@ -108,12 +202,18 @@ class Opportunity(_Record):
 class Demand(_Record):
     """One role needed on an opportunity: one engineer serves one demand."""
 
-    id: str = Field("", description="Unique demand id; derived as OPP/skill when empty.")
+    id: Annotated[str, Field(max_length=2 * MAX_ID_LENGTH), AfterValidator(_printable)] = Field(
+        "", description="Unique demand id; derived as OPP/skill when empty."
+    )
     opportunity_id: str = Field(min_length=1, description="The opportunity this role belongs to.")
     skill: str = Field(min_length=1, description="Skill id required.")
     min_proficiency: Proficiency = Field(3, description="Minimum proficiency in the skill.")
     hours: Hours = Field(description="Hours per week in each week from start_week to end_week.")
-    start_week: Week = Field(1, description="First week the role is needed.")
+    start_week: Week = Field(
+        1,
+        description="First week the role is needed (an ISO week or a date is turned into the "
+        "week number when the portfolio has a horizon_start).",
+    )
     end_week: Week | None = Field(None, description="Last week needed; default the horizon end.")
     required: bool = Field(True, description="Required roles form the team; optional ones add.")
     template_stage: str = Field(
@@ -150,7 +250,16 @@ class Policy(_Record):
         1, ge=0, le=MAX_WEIGHT, description="Points per `value_unit` of expected value."
     )
     value_unit: float = Field(
-        1000.0, ge=0.01, le=MAX_DEAL_VALUE, description="Currency per point of expected value."
+        1000.0,
+        ge=0.01,
+        le=MAX_DEAL_VALUE,
+        description="Currency per point of expected value. When a portfolio's policy leaves it "
+        "out, it is derived from the portfolio (`derive_value_unit`: the median opportunity's "
+        "expected value is worth about 100 points) and `value_unit_source` says `derived`.",
+    )
+    value_unit_source: Literal["set", "derived"] = Field(
+        "set",
+        description="`set` when the policy gave value_unit, `derived` when the portfolio did.",
     )
     tier_factors: dict[Tier, float] = Field(
         default_factory=lambda: {"A": 1.5, "B": 1.2, "C": 1.0},  # type: ignore[arg-type]
@@ -178,7 +287,9 @@ class Policy(_Record):
         description="Target utilisation, 0..1, taken as the decimal it is written as: the "
         "target is floor(utilization_target x max(0, capacity - time off)) in 1/100 h.",
     )
-    max_opportunities_per_engineer: int = Field(4, ge=1, description="Opportunity limit.")
+    max_opportunities_per_engineer: int = Field(
+        4, ge=1, le=MAX_OPPORTUNITIES_PER_ENGINEER, description="Opportunity limit."
+    )
 
     @model_validator(mode="after")
     def _all_tiers(self) -> Policy:
@@ -224,8 +335,14 @@ class Forbid(_Directive):
 class Portfolio(_Record):
     """Everything one run needs. Invariants across records are checked on construction."""
 
-    name: str = Field("", description="Free text label of the portfolio.")
+    name: str = Field("", max_length=200, description="Free text label of the portfolio.")
     horizon_weeks: int = Field(1, ge=1, le=52, description="Number of weeks planned.")
+    horizon_start: str | None = Field(
+        None,
+        pattern=ISO_WEEK_PATTERN,
+        description="The ISO week of week 1, like 2026-W49; lets demands and time off be "
+        "written as ISO weeks or dates, and results show ISO weeks and dates.",
+    )
     skills: tuple[Skill, ...] = Field((), description="Skill catalogue; derived when empty.")
     engineers: tuple[Engineer, ...] = ()
     opportunities: tuple[Opportunity, ...] = ()
@@ -270,6 +387,10 @@ class Portfolio(_Record):
 
     def weeks(self) -> range:
         return range(1, self.horizon_weeks + 1)
+
+    def week_label(self, week: int) -> str:
+        """`week 3` or, with a horizon start, `week 3 (2026-W51, 14-20 Dec 2026)`."""
+        return week_label(self.horizon_start, week)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,6 +441,16 @@ class Assignment(BaseModel):
     hours: float = Field(0.0, description="Hours per week in each active week.")
     start_week: int = 1
     end_week: int = 1
+
+
+class Unstaffable(BaseModel):
+    """An opportunity no allocation can staff, whatever the search: listed with its reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opportunity_id: str
+    external_id: str = Field("", description="The opportunity's CRM id, when known.")
+    reason: str = Field(description="Why, in words.")
 
 
 class Timings(BaseModel):
@@ -404,8 +535,66 @@ class Allocation(BaseModel):
         ),
     )
     message: str = ""
+    unstaffable: list[Unstaffable] = Field(
+        default_factory=list,
+        description="Opportunities that cannot be staffed by construction (no demands, or a "
+        "required role nobody qualifies for), each with its reason; never silently dropped.",
+    )
+    value_unit: float | None = Field(
+        None, description="The policy's value_unit this run counted in (currency per point)."
+    )
+    value_unit_source: Literal["set", "derived"] | None = Field(
+        None, description="`set` by the policy or `derived` from the portfolio."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="What the planner should know about the figures."
+    )
     solver: SolverInfo = Field(default_factory=lambda: SolverInfo(name="none"))
     timings: Timings = Field(default_factory=Timings)
+
+
+def unstaffable_opportunities(portfolio: Portfolio) -> list[Unstaffable]:
+    """The opportunities no allocation can staff: no demands (and no stage template), or a
+    required demand no engineer has the skill level for. In portfolio order."""
+    best: dict[str, int] = {}
+    for engineer in portfolio.engineers:
+        for skill, level in engineer.skills.items():
+            best[skill] = max(best.get(skill, 0), level)
+    demands = portfolio.demands_of()
+    found: list[Unstaffable] = []
+    for o in portfolio.opportunities:
+        reason = ""
+        if not demands[o.id]:
+            stage = f"stage {o.stage!r}" if o.stage else "no stage"
+            reason = f"no demands, and no stage template for {stage}"
+        else:
+            short = [
+                d for d in demands[o.id] if d.required and best.get(d.skill, 0) < d.min_proficiency
+            ]
+            if short:
+                d = short[0]
+                reason = (
+                    f"no engineer has {d.skill} at level {d.min_proficiency} or above "
+                    f"(demand {d.id}; best level {best.get(d.skill, 0)})"
+                )
+        if reason:
+            found.append(Unstaffable(opportunity_id=o.id, external_id=o.external_id, reason=reason))
+    return found
+
+
+def value_warnings(policy: Policy, terms: Mapping[str, float]) -> list[str]:
+    """A warning when the terms other than expected value outweigh it (a value unit that
+    does not fit the portfolio's currency makes skill fit, not value, drive the allocation)."""
+    value = abs(terms.get("expected_value", 0.0))
+    others = sum(abs(v) for k, v in terms.items() if k != "expected_value")
+    if others <= value:
+        return []
+    return [
+        f"the non-value terms ({others:,.2f} points) outweigh the expected value term "
+        f"({value:,.2f} points) at value_unit {policy.value_unit:g} ({policy.value_unit_source}): "
+        "fit and penalties, not deal value, drive this allocation; lower value_unit to let "
+        "value count more"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,9 +615,16 @@ def json_location(loc: tuple[str | int, ...]) -> str:
 def build_portfolio(data: Mapping[str, Any], locate: Locate = json_location) -> Portfolio:
     """Validate raw data into a Portfolio; every problem is reported with its location.
 
+    Every input from outside (files, imports, the API) comes through here: a policy without
+    `value_unit` gets one derived from the portfolio (`derive_value_unit`). A `Portfolio`
+    built in code keeps the `Policy` defaults.
+
     >>> build_portfolio({"engineers": [], "opportunities": []}).horizon_weeks
     1
     """
+    if isinstance(data, Mapping):
+        data = dict(data)
+        _derive_value_unit(data)
     try:
         return Portfolio.model_validate(data)
     except ValidationError as error:
@@ -489,7 +685,7 @@ def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:
     demands = [_as_dict(d) for d in data.get("demands", ())]
     try:
         horizon = max(1, int(data.get("horizon_weeks", 1)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         horizon = 1  # Pydantic reports the bad value.
     templates: dict[str, StageTemplate] = {}
     for raw in data.get("stage_templates", ()):
@@ -525,6 +721,7 @@ def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:
             taken[base] += 1
             demand["id"] = base if taken[base] == 1 else f"{base}-{taken[base]}"
     data["demands"] = demands
+    _calendar_weeks(data)
     if not data.get("skills"):
         known: dict[str, None] = {}
         for engineer in data.get("engineers", ()):
@@ -535,6 +732,138 @@ def _derive_inputs(data: dict[str, Any]) -> dict[str, Any]:
             known.update(dict.fromkeys(role.skill for role in template.roles))
         data["skills"] = [{"id": skill} for skill in known if skill]
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# The calendar: week 1 is the ISO week `horizon_start`.
+
+
+def week_monday(iso_week: str) -> date:
+    """The Monday of an ISO week: `2026-W49` -> 2026-11-30."""
+    return date.fromisoformat(f"{iso_week}-1")
+
+
+def calendar_week(horizon_start: str, when: str | date) -> int:
+    """The week number of a date or ISO week, week 1 being `horizon_start` (may be < 1).
+
+    >>> calendar_week("2026-W49", "2026-W51"), calendar_week("2026-W49", "2026-12-02")
+    (3, 1)
+    """
+    day = when if isinstance(when, date) else _parse_day(when)
+    return (day - week_monday(horizon_start)).days // 7 + 1
+
+
+def _parse_day(text: str) -> date:
+    text = text.strip()
+    if "W" in text.upper():
+        return week_monday(text.upper())
+    return date.fromisoformat(text[:10])
+
+
+def week_label(horizon_start: str | None, week: int) -> str:
+    """`week 3`, or with a horizon start `week 3 (2026-W51, 14-20 Dec 2026)`."""
+    if not horizon_start:
+        return f"week {week}"
+    monday = week_monday(horizon_start) + timedelta(weeks=week - 1)
+    iso_year, iso_week, _ = monday.isocalendar()
+    sunday = monday + timedelta(days=6)
+    first = f"{monday.day} {monday:%b}" if monday.month != sunday.month else f"{monday.day}"
+    return f"week {week} ({iso_year}-W{iso_week:02d}, {first}-{sunday.day} {sunday:%b %Y})"
+
+
+def _calendar_weeks(data: dict[str, Any]) -> None:
+    """Turn ISO weeks and dates in demands and time off into week numbers, in place."""
+    start = data.get("horizon_start")
+    start = start if isinstance(start, str) and re.match(ISO_WEEK_PATTERN, start) else None
+    issues: list[InputIssue] = []
+
+    def number(loc: tuple[str | int, ...], field: str, value: Any) -> Any:
+        if not isinstance(value, date) and not _looks_like_a_day(value):
+            return value  # A week number, or a bad value pydantic reports.
+        if start is None:
+            issues.append(_issue(loc, field, "a date or ISO week needs the horizon_start", value))
+            return value
+        try:
+            return calendar_week(start, value)
+        except ValueError:
+            issues.append(_issue(loc, field, "must be a week number, an ISO week or a date", value))
+            return value
+
+    for index, demand in enumerate(data["demands"]):
+        for field in ("start_week", "end_week"):
+            if demand.get(field) is not None:
+                demand[field] = number(("demands", index), field, demand[field])
+    engineers = list(data.get("engineers", ()))
+    data["engineers"] = engineers
+    for index, raw in enumerate(engineers):
+        time_off = raw.get("time_off") if isinstance(raw, Mapping) else None
+        if not isinstance(time_off, Mapping) or not any(_looks_like_a_day(k) for k in time_off):
+            continue
+        weeks: dict[Any, Any] = {}
+        for key, hours in time_off.items():
+            week = number(("engineers", index), f"time_off[{key}]", key)
+            if isinstance(week, int) and not 1 <= week <= int(data.get("horizon_weeks", 1)):
+                continue  # Time off outside the horizon changes nothing.
+            weeks[week] = _add_hours(weeks.get(week), hours)
+        engineers[index] = {**raw, "time_off": weeks}
+    if issues:
+        raise InvalidInputError(issues)
+
+
+def _looks_like_a_day(value: Any) -> bool:
+    """`2026-W50` or `2026-12-07` (a date or an ISO week), as opposed to a week number."""
+    return isinstance(value, str) and re.match(r"^\s*\d{4}-(W\d|\d)", value, re.I) is not None
+
+
+def _add_hours(before: Any, hours: Any) -> Any:
+    try:
+        return hours if before is None else float(before) + float(hours)
+    except (TypeError, ValueError):
+        return hours  # Pydantic reports the bad value.
+
+
+# ---------------------------------------------------------------------------------------------
+# The value unit a portfolio's policy leaves out.
+
+
+def derive_value_unit(expected_values: Sequence[float], value_weight: int = 1) -> float:
+    """A round value unit (1, 2 or 5 x a power of ten) that makes the median expected value
+    worth about 100 points; 1000 when no opportunity has any value.
+
+    >>> derive_value_unit([100.0, 2_000.0, 30_000.0]), derive_value_unit([3e6, 2e7, 5e7])
+    (20.0, 200000.0)
+    """
+    positive = sorted(v for v in expected_values if 0 < v <= MAX_DEAL_VALUE)
+    if not positive:
+        return 1000.0
+    median = positive[len(positive) // 2]
+    target = median * max(1, value_weight) / TARGET_MEDIAN_POINTS
+    power = 10.0 ** math.floor(math.log10(target))
+    best = min((1, 2, 5, 10), key=lambda m: abs(math.log(target / (m * power))))
+    return float(min(MAX_DEAL_VALUE, max(0.01, round(best * power, 2))))
+
+
+def _derive_value_unit(data: dict[str, Any]) -> None:
+    """Fill `policy.value_unit` from the opportunities when the policy leaves it out."""
+    raw = data.get("policy")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping) or "value_unit" in raw:  # A Policy object is taken as is.
+        return
+    factors = raw.get("tier_factors") or {"A": 1.5, "B": 1.2, "C": 1.0}
+    values = []
+    try:
+        for item in data.get("opportunities", ()):
+            o = _as_dict(item)
+            tier = o.get("tier") or "C"
+            values.append(
+                float(o.get("value", 0)) * float(o.get("win_probability", 0)) * float(factors[tier])
+            )
+        weight = int(raw.get("value_weight", 1))
+    except (TypeError, ValueError, KeyError):
+        return  # Pydantic reports the bad value; the default unit stays.
+    unit = derive_value_unit(values, weight)
+    data["policy"] = {**raw, "value_unit": unit, "value_unit_source": "derived"}
 
 
 def _as_dict(item: Any) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from allocator.model import (
     SolverInfo,
     SolveStatus,
     Timings,
+    unstaffable_opportunities,
+    value_warnings,
 )
 from allocator.solve import cpsat, lns, mip, strategy
 from allocator.solve.compiled import (
@@ -309,8 +311,13 @@ def to_allocation(
         first_solution_seconds=core.first_solution_seconds,
     )
     info = SolverInfo(name=SOLVER_NAME, version=SOLVER_VERSION, parameters=core.parameters)
+    policy = portfolio.policy
+    unstaffable = unstaffable_opportunities(portfolio)
     if not core.status.has_solution:
         return Allocation(
+            unstaffable=unstaffable,
+        value_unit=policy.value_unit,
+        value_unit_source=policy.value_unit_source,
             status=core.status,
             conflicts=found.sets[0] if found.sets else [],
             conflict_sets=found.sets,
@@ -341,12 +348,17 @@ def to_allocation(
     staffed = staffed_opportunities(problem, core.chosen)
     objective = core.objective / POINT_SCALE
     bound = None if core.best_bound is None else core.best_bound / POINT_SCALE
+    points = {name: terms[name] / POINT_SCALE for name in TERM_NAMES}
     return Allocation(
+        unstaffable=unstaffable,
+        value_unit=policy.value_unit,
+        value_unit_source=policy.value_unit_source,
+        warnings=value_warnings(policy, points),
         status=core.status,
         objective=objective,
         best_bound=bound,
         gap=None if bound is None else relative_gap(objective, bound),
-        terms={name: terms[name] / POINT_SCALE for name in TERM_NAMES},
+        terms=points,
         assignments=assignments,
         staffed_opportunities=[
             problem.opportunity_ids[o] for o in np.flatnonzero(staffed).tolist()

@@ -48,7 +48,11 @@ def make_portfolio(
     demands: list[dict[str, Any]],
     **fields: Any,
 ) -> Portfolio:
-    """A portfolio from plain dicts; every other field at its default unless given."""
+    """A portfolio from plain dicts; every other field at its default unless given. The
+    figures the tests pin count in the policy's default value unit (1000), not a derived one."""
+    policy = fields.get("policy")
+    if policy is None or (isinstance(policy, dict) and "value_unit" not in policy):
+        fields["policy"] = {**(policy or {}), "value_unit": 1000}
     return build_portfolio(
         {"engineers": engineers, "opportunities": opportunities, "demands": demands, **fields}
     )

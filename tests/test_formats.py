@@ -473,7 +473,8 @@ def test_bad_boolean(tmp_path: Path) -> None:
 def test_unknown_column(tmp_path: Path) -> None:
     folder = tiny_folder(tmp_path, engineers_csv=(",time_off\n", ",holidays\n"))
     assert single_error(folder) == (
-        "engineers.csv, column holidays: unknown column; expected some of id, name, region, "
+        "engineers.csv, column holidays: unknown column; expected some of id, external_id, "
+        "name, region, "
         "skills, industries, capacity_hours, committed_hours, time_off, cost_rate, "
         "seniority_years, title"
     )

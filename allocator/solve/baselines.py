@@ -41,7 +41,7 @@ Orders = tuple[IntArray | None, IntArray | None]
 
 
 def _seniority_first(portfolio: Portfolio, problem: CompiledProblem) -> Orders:
-    seniority = np.array([o.requester_seniority_years for o in portfolio.opportunities])
+    seniority = np.array([o.requester_seniority_years or 0.0 for o in portfolio.opportunities])
     arrival = _arrival_rank(portfolio)
     order = np.lexsort((arrival, -seniority))
     engineer_years = np.array([e.seniority_years for e in portfolio.engineers])

@@ -271,13 +271,14 @@ def test_roles_unknown_sets_and_recovery_after_a_restart(api: Api) -> None:
         "scenario set 5 does not exist"
     )
     accepted = api.post("/v1/scenarios", json=body).json()
-    # A server that died while solving it left it running: the next start queues it again.
-    claimed = api.store.claim_job("dead:1", 30)
+    # A server that died while solving it left it running, and its lease has run out: the
+    # next start queues it again, without counting the attempt (the server died, not the set).
+    claimed = api.store.claim_job("dead:1", -1)
     assert claimed is not None and claimed.kind is JobKind.SCENARIO_SET
     assert api.service.jobs.recover()[JobKind.SCENARIO_SET] == [accepted["id"]]
     assert api.get(f"/v1/scenarios/{accepted['id']}").json()["status"] == "queued"
     api.solve_next()
-    assert api.get(f"/v1/scenarios/{accepted['id']}").json()["attempt"] == 2
+    assert api.get(f"/v1/scenarios/{accepted['id']}").json()["attempt"] == 1
 
 
 def test_the_server_solves_a_set_in_its_worker_processes(tmp_path: Path) -> None:

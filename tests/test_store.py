@@ -7,6 +7,8 @@ ALLOCATOR_TEST_POSTGRES_URL is set (.ci/run sets it); otherwise those tests skip
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -28,11 +30,13 @@ from allocator.service.jobs import (
     JobFilter,
     JobKind,
     JobProgress,
+    JobService,
     JobStatus,
     NewJob,
 )
 from allocator.service.keys import Role, hash_key
 from allocator.service.portfolios import PortfolioEntry
+from allocator.service.settings import Settings
 from allocator.store.repository import Store, metadata
 
 KINDS = [JobKind.RUN, JobKind.SCENARIO_SET]
@@ -187,6 +191,51 @@ def test_a_job_whose_lease_expired_is_queued_again(store: Store, kind: JobKind) 
     fresh = store.claim_job("host:2", 30)
     assert fresh is not None and fresh.attempt == 2
     assert store.requeue_jobs([], max_attempts=3, expired=True)[kind] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_job_its_server_left_is_queued_again_without_counting_and_fenced(
+    store: Store, kind: JobKind
+) -> None:
+    job = store.create_job(new(kind), accepted())
+    first = store.claim_job("host:1", 30)
+    assert first is not None and (first.attempt, first.lease) == (1, 1)
+    assert store.requeue_jobs(["host:1"], 3, counted=False, max_claims=5)[kind] == [job.id]
+    second = store.claim_job("host:2", 30)
+    assert second is not None and (second.attempt, second.lease) == (1, 2)
+    # The orphan of the first claim is told to stop and can write nothing.
+    assert store.job_cancel_requested(kind, job.id, 1)
+    assert not store.save_job_progress(kind, job.id, 1, JobProgress(best_objective=1.0), 30)
+    assert not store.finish_job(kind, job.id, 1, done({"by": "orphan"}), "host:1")
+    assert store.save_job_progress(kind, job.id, 2, None, 30)
+    assert store.finish_job(kind, job.id, 2, done({"by": "host:2"}), "host:2")
+    assert store.job_outcome(kind, job.id) == {"by": "host:2"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_job_interrupted_too_often_fails(store: Store, kind: JobKind) -> None:
+    job = store.create_job(new(kind), accepted())
+    for claim in (1, 2, 3):
+        store.claim_job(f"host:{claim}", -1)
+        store.requeue_jobs([], 3, expired=True, counted=False, max_claims=3)
+    failed = store.get_job(kind, job.id)
+    assert failed.status is JobStatus.FAILED and failed.attempt == 0
+    assert failed.message == "the server holding it stopped 3 times while it ran (3 claims)"
+
+
+def test_recovery_takes_back_the_jobs_of_dead_workers_of_this_host_only(store: Store) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = socket.gethostname()
+    names = [f"{here}:{dead.pid}", f"{here}:{os.getpid()}", "elsewhere:1"]
+    made = [store.create_job(new(JobKind.RUN), accepted()).id for _ in names]
+    for name in names:
+        store.claim_job(name, 30)
+    settings = Settings(database_url=store.url, max_attempts=3)
+    assert JobService(store, settings).recover()[JobKind.RUN] == [made[0]]
+    states = [store.get_job(JobKind.RUN, number) for number in made]
+    assert [s.status for s in states] == [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RUNNING]
+    assert states[0].attempt == 0  # The server died, not the job.
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -15,13 +15,21 @@ that solves, so the store can import it without loading a solver:
   handler's stop event. Handlers never touch the store: a kind's `JobKindSpec` (in
   `service.runs`, `service.scenario_sets`, `service.explanations`) loads the handler's typed
   inputs from the records and turns its outcome into the finished record.
-- Recovery: at start-up, jobs left `running` by a server that died are queued again; while
-  serving, a supervisor does the same for a worker process that dies (or a lease that
-  expires), and fails a job after `max_attempts` attempts. Each attempt is numbered, so a
-  late write from a stale attempt is ignored.
+- Leases and recovery: a claim gives the job a lease (`settings.lease_seconds`) and a lease
+  number, the fencing token: the watcher renews the lease as a heartbeat, and every write of a
+  worker (progress, heartbeat, finish) names its lease number, so a worker whose job was
+  handed to another (an orphan, a worker that stalled past its lease) writes nothing more and
+  is told to stop. Two ways back to the queue, told apart:
+  * a worker process dies while its server lives (the supervisor sees it): the job may be
+    what killed it, so the attempt counts; `max_attempts` of those fail the job;
+  * the server (or machine) holding the job died: its workers die with it (`die_with_parent`:
+    prctl PDEATHSIG on Linux and a watch on the parent's pipe), and the job is queued again
+    by the next server to start on that host (its workers' pids are gone) or by any
+    supervisor once the lease has run out. The attempt does not count; a job interrupted
+    `max_interruptions` times fails all the same.
 
-Imports the domain's errors, `keys` and `settings`; the kinds' modules only inside the
-worker processes.
+Imports the domain's errors, `keys`, `settings` and `solve.lifeline` (standard library only);
+the kinds' modules only inside the worker processes.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from allocator.errors import AllocatorError, NotFoundError
 from allocator.service.keys import KeyEntry
 from allocator.service.ledger import Verdict
 from allocator.service.settings import Settings
+from allocator.solve.lifeline import die_with_parent
 
 log = logging.getLogger("allocator.jobs")
 
@@ -192,6 +201,8 @@ class JobState:
     week: str | None
     portfolio_id: int | None
     attempt: int
+    lease: int
+    """The fencing token: the number of the claim that holds the job (counts every claim)."""
     worker: str
     cancel_requested: bool
     progress: JobProgress
@@ -242,18 +253,24 @@ class JobStore(Protocol):
         self,
         kind: JobKind,
         number: int,
-        attempt: int,
+        lease: int,
         progress: JobProgress | None,
         lease_seconds: float,
-    ) -> None: ...
-    def job_cancel_requested(self, kind: JobKind, number: int, attempt: int) -> bool: ...
+    ) -> bool: ...
+    def job_cancel_requested(self, kind: JobKind, number: int, lease: int) -> bool: ...
     def cancel_job(self, kind: JobKind, number: int, actor: str) -> JobState: ...
     def finish_job(
-        self, kind: JobKind, number: int, attempt: int, ending: Ending, actor: str
+        self, kind: JobKind, number: int, lease: int, ending: Ending, actor: str
     ) -> bool: ...
     def requeue_jobs(
-        self, workers: Sequence[str] | None, max_attempts: int, expired: bool = False
+        self,
+        workers: Sequence[str] | None,
+        max_attempts: int,
+        expired: bool = False,
+        counted: bool = True,
+        max_claims: int | None = None,
     ) -> dict[JobKind, list[int]]: ...
+    def running_workers(self) -> list[str]: ...
     def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
     def verify_ledger(self) -> Verdict: ...
     def find_key(self, key_sha256: str) -> KeyEntry | None: ...
@@ -370,12 +387,55 @@ class JobService:
         return self.store.cancel_job(kind, number, actor)
 
     def recover(self) -> dict[JobKind, list[int]]:
-        """Queue again the jobs a dead server left running (failing those out of attempts)."""
-        recovered = self.store.requeue_jobs(None, self.settings.max_attempts)
+        """Queue again the jobs a dead server left running: those of worker processes of this
+        host that are gone, and those whose lease ran out anywhere. Neither counts as an
+        attempt: the server died, not the job. Jobs held by live workers (of other servers on
+        this database) are left alone."""
+        dead = [name for name in self.store.running_workers() if worker_is_gone(name)]
+        recovered = requeue_interrupted(self.store, self.settings, dead)
         for kind, numbers in recovered.items():
             if numbers:
                 log.warning("queued again after a restart: %ss %s", kind.label, numbers)
         return recovered
+
+
+def requeue_interrupted(
+    store: JobStore, settings: Settings, workers: Sequence[str]
+) -> dict[JobKind, list[int]]:
+    """Queue again, without counting an attempt, the jobs of `workers` (known dead with their
+    server) and every job whose lease has run out."""
+    return store.requeue_jobs(
+        list(workers),
+        settings.max_attempts,
+        expired=True,
+        counted=False,
+        max_claims=settings.max_attempts + settings.max_interruptions,
+    )
+
+
+def worker_is_gone(name: str) -> bool:
+    """Whether the worker process `host:pid` is known to be dead: it ran on this host and
+    its pid is no longer alive. A worker of another host is never known dead here (its lease
+    tells); a pid taken again by another process only delays recovery until the lease ends."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not pid_alive(int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except OSError:
+        return not status.parent.parent.is_dir()  # No /proc: trust the signal.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,9 +443,9 @@ class JobService:
 
 
 def lease_seconds(settings: Settings) -> float:
-    """How long a claim holds without a word from its worker (the watcher renews it four
-    times as often; SQLite may keep a writer waiting up to 30 s)."""
-    return max(120.0, 20 * settings.poll_seconds)
+    """How long a claim holds without a heartbeat from its worker (the watcher renews it five
+    times as often)."""
+    return max(settings.lease_seconds, 10 * settings.poll_seconds)
 
 
 class WorkerPool:
@@ -424,9 +484,10 @@ class WorkerPool:
 
     def _supervise(self) -> None:
         ticks = 0
+        every = max(1, round(lease_seconds(self.settings) / 3))
         while not self._stopping.wait(1.0):
             ticks += 1
-            if ticks % 15 == 0:  # Leases last minutes: a look now and then is enough.
+            if ticks % every == 0:  # Jobs of servers that died elsewhere, leases run out.
                 self._requeue([], expired=True)
             dead = [name for name, p in self.processes.items() if not p.is_alive()]
             if not dead or self._stopping.is_set():
@@ -446,7 +507,10 @@ class WorkerPool:
 
     def _requeue(self, workers: list[str], expired: bool = False) -> dict[JobKind, list[int]]:
         try:
-            again = self.store.requeue_jobs(workers, self.settings.max_attempts, expired)
+            if expired:
+                again = requeue_interrupted(self.store, self.settings, workers)
+            else:  # Workers that died under a live server: the attempt counts.
+                again = self.store.requeue_jobs(workers, self.settings.max_attempts)
         except Exception:  # The store being down must not end supervision.
             log.exception("could not queue again the jobs of workers %s", workers)
             return {}
@@ -474,7 +538,8 @@ def worker_name(pid: int) -> str:
 
 def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
     """A worker process's life: claim the oldest queued job, work on it, repeat; end with the
-    parent."""
+    parent (at once, whatever the worker is doing: `die_with_parent`)."""
+    die_with_parent(parent_pid, settings.poll_seconds)
     name = worker_name(os.getpid())
     _lower_priority(settings.worker_niceness)
     store = open_store()
@@ -540,7 +605,7 @@ def execute(
     outcome: Any = None
     error: str | None = None
     try:
-        if store.job_cancel_requested(job.kind, job.id, job.attempt):
+        if store.job_cancel_requested(job.kind, job.id, job.lease):
             watch.stop.set()  # Cancelled between its claim and now.
         inputs = spec.load(store, job, settings)
         outcome = spec.handler(inputs, on_progress, watch.stop)
@@ -552,7 +617,7 @@ def execute(
     if watch.latest is not None:  # The last word, which the watcher may have held back.
         with contextlib.suppress(Exception):
             store.save_job_progress(
-                job.kind, job.id, job.attempt, watch.latest, lease_seconds(settings)
+                job.kind, job.id, job.lease, watch.latest, lease_seconds(settings)
             )
     timing = {
         "worker": name,
@@ -561,14 +626,17 @@ def execute(
         "seconds": round(time.perf_counter() - started, 3),
     }
     ending = spec.ending(job, outcome, error, watch.stop.is_set(), timing)
-    store.finish_job(job.kind, job.id, job.attempt, ending, name)
+    if not store.finish_job(job.kind, job.id, job.lease, ending, name):
+        log.warning(
+            "%s was no longer held by lease %d: its result is not written", job.label, job.lease
+        )
 
 
 def _watch(
     store: JobStore, job: JobState, settings: Settings, watch: _Watch, parent_pid: int | None
 ) -> None:
     """Beside a handler: end the process with its parent, write progress and renew the
-    lease, pass on a cancel."""
+    lease (the heartbeat), pass on a cancel or a lost lease as a stop."""
     written: JobProgress | None = None
     last_write = time.monotonic()
     lease = lease_seconds(settings)
@@ -576,18 +644,18 @@ def _watch(
         if parent_pid is not None and os.getppid() != parent_pid:
             os._exit(70)  # The server died: its successor queues this job again.
         try:
-            if not watch.stop.is_set() and store.job_cancel_requested(
-                job.kind, job.id, job.attempt
-            ):
+            if not watch.stop.is_set() and store.job_cancel_requested(job.kind, job.id, job.lease):
                 watch.stop.set()
             progress = watch.latest
             since = time.monotonic() - last_write
             fresh = progress is not None and progress is not written
-            if (fresh and since >= settings.progress_seconds) or since >= lease / 4:
-                store.save_job_progress(
-                    job.kind, job.id, job.attempt, progress if fresh else None, lease
+            if (fresh and since >= settings.progress_seconds) or since >= lease / 5:
+                held = store.save_job_progress(
+                    job.kind, job.id, job.lease, progress if fresh else None, lease
                 )
                 written, last_write = progress, time.monotonic()
+                if not held:  # Handed to another worker: stop; nothing more is written.
+                    watch.stop.set()
         except Exception:  # A busy database must not stop the work; try again next tick.
             log.exception("progress of %s not written", job.label)
 

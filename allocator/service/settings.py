@@ -45,7 +45,23 @@ class Settings(BaseSettings):
     default_time_limit: float = Field(10.0, gt=0, description="Seconds of search when not given.")
     max_time_limit: float = Field(300.0, gt=0, description="Cap on a run's time limit, seconds.")
     max_attempts: int = Field(
-        3, ge=1, description="A run whose worker process died this many times fails."
+        3,
+        ge=1,
+        description="A job whose worker process died this many times (while its server lived) "
+        "fails.",
+    )
+    max_interruptions: int = Field(
+        10,
+        ge=1,
+        description="A job queued again this many times because the server or machine holding "
+        "it died (not counted as attempts) fails.",
+    )
+    lease_seconds: float = Field(
+        30.0,
+        ge=2,
+        le=3600,
+        description="How long a claimed job stays its worker's without a heartbeat (renewed "
+        "five times as often); a job whose lease runs out is queued again for any worker.",
     )
     max_body_bytes: int = Field(20_000_000, ge=1_000, description="Largest request body, bytes.")
     max_engineers: int = Field(5_000, ge=1, description="Most engineers in one portfolio.")

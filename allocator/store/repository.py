@@ -130,6 +130,7 @@ jobs = Table(
     Column("week", String(10), index=True),
     Column("portfolio_id", BigInteger, index=True),
     Column("attempt", Integer, nullable=False),
+    Column("lease", Integer, nullable=False, server_default="0"),
     Column("worker", String(100), nullable=False),
     Column("lease_until", DateTime(timezone=True)),
     Column("cancel_requested", Boolean, nullable=False),
@@ -446,6 +447,15 @@ class Store:
                 return content
         return None if row[1] is None else dict(json.loads(row[1]))
 
+    def running_workers(self) -> list[str]:
+        """The names of the workers that hold running jobs."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(jobs.c.worker).where(jobs.c.status == RUNNING).distinct()
+                ).scalars()
+            )
+
     def has_queued(self) -> bool:
         with self.engine.connect() as connection:
             found = connection.execute(
@@ -454,13 +464,16 @@ class Store:
         return found is not None
 
     def claim_job(self, worker: str, lease_seconds: float) -> JobState | None:
-        """Mark the first queued job (by priority, then age) as running on `worker`; None
-        when nothing waits."""
+        """Mark the first queued job (by priority, then age) as running on `worker`, under a
+        new lease number; None when nothing waits. On PostgreSQL the row is picked `FOR
+        UPDATE SKIP LOCKED`, so claimers on many machines never wait on one another's pick
+        (SQLite serialises writers anyway and leaves the clause out)."""
         first = (
             select(jobs.c.id)
             .where(jobs.c.status == QUEUED)
             .order_by(jobs.c.priority, jobs.c.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         started = now()
@@ -471,6 +484,7 @@ class Store:
                 .values(
                     status=RUNNING,
                     attempt=jobs.c.attempt + 1,
+                    lease=jobs.c.lease + 1,
                     worker=worker,
                     started_at=started,
                     lease_until=started + timedelta(seconds=lease_seconds),
@@ -480,11 +494,13 @@ class Store:
             ).one_or_none()
         return None if claimed is None else self.get_job(JobKind(claimed[0]), claimed[1])
 
-    def _attempt(self, kind: JobKind, number: int, attempt: int) -> list[Any]:
+    def _held(self, kind: JobKind, number: int, lease: int) -> list[Any]:
+        """The job, if it still runs under lease number `lease` (the fence of every write a
+        worker makes)."""
         return [
             jobs.c.kind == kind.value,
             jobs.c.number == number,
-            jobs.c.attempt == attempt,
+            jobs.c.lease == lease,
             jobs.c.status == RUNNING,
         ]
 
@@ -492,30 +508,33 @@ class Store:
         self,
         kind: JobKind,
         number: int,
-        attempt: int,
+        lease: int,
         progress: JobProgress | None,
         lease_seconds: float,
-    ) -> None:
-        """Write a running attempt's progress (None: keep it) and renew its lease."""
+    ) -> bool:
+        """Write a running job's progress (None: keep it) and renew its lease (the
+        heartbeat). False, and nothing written, when lease `lease` no longer holds the job."""
         values: dict[str, Any] = {"lease_until": now() + timedelta(seconds=lease_seconds)}
         if progress is not None:
             values["progress"] = progress.model_dump_json(exclude_none=True)
         with self._write() as connection:
-            connection.execute(
-                update(jobs).where(*self._attempt(kind, number, attempt)).values(**values)
+            return bool(
+                connection.execute(
+                    update(jobs).where(*self._held(kind, number, lease)).values(**values)
+                ).rowcount
             )
 
-    def job_cancel_requested(self, kind: JobKind, number: int, attempt: int) -> bool:
-        """True when the job was asked to stop, or is no longer this attempt's to work on."""
+    def job_cancel_requested(self, kind: JobKind, number: int, lease: int) -> bool:
+        """True when the job was asked to stop, or lease `lease` no longer holds it."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(jobs.c.cancel_requested, jobs.c.attempt, jobs.c.status).where(
+                select(jobs.c.cancel_requested, jobs.c.lease, jobs.c.status).where(
                     jobs.c.kind == kind.value, jobs.c.number == number
                 )
             ).one_or_none()
         if row is None:
             return True
-        return bool(row.cancel_requested) or row.attempt != attempt or row.status != RUNNING
+        return bool(row.cancel_requested) or row.lease != lease or row.status != RUNNING
 
     def cancel_job(self, kind: JobKind, number: int, actor: str) -> JobState:
         """Cancel a queued job at once (recorded as cancelled, no result), or ask the worker
@@ -542,14 +561,14 @@ class Store:
         return self.get_job(kind, number)
 
     def finish_job(
-        self, kind: JobKind, number: int, attempt: int, ending: Ending, actor: str
+        self, kind: JobKind, number: int, lease: int, ending: Ending, actor: str
     ) -> bool:
         """Record the end of a job's attempt: its finished record and its final state, in one
-        transaction. False (and nothing written) when the attempt is no longer current."""
+        transaction. False (and nothing written) when lease `lease` no longer holds the job."""
         with self._write() as connection:
             changed = connection.execute(
                 update(jobs)
-                .where(*self._attempt(kind, number, attempt))
+                .where(*self._held(kind, number, lease))
                 .values(status=ending.status.value)
             ).rowcount
             if not changed:
@@ -579,11 +598,18 @@ class Store:
         )
 
     def requeue_jobs(
-        self, workers: Sequence[str] | None, max_attempts: int, expired: bool = False
+        self,
+        workers: Sequence[str] | None,
+        max_attempts: int,
+        expired: bool = False,
+        counted: bool = True,
+        max_claims: int | None = None,
     ) -> dict[JobKind, list[int]]:
         """Put jobs left `running` by dead workers (all of them when `workers` is None; with
-        `expired`, also those whose lease ran out) back in the queue; a job that has had
-        `max_attempts` attempts fails instead. Returns their numbers by kind."""
+        `expired`, also those whose lease ran out) back in the queue. With `counted` the
+        attempt counts and a job that has had `max_attempts` attempts fails instead; without
+        (its server died, not the job) the attempt is given back, and a job claimed
+        `max_claims` times fails. Returns their numbers by kind."""
         condition: list[Any] = [jobs.c.status == RUNNING]
         chosen: list[Any] = []
         if workers is not None:
@@ -591,25 +617,34 @@ class Store:
             if expired:
                 chosen.append(jobs.c.lease_until < now())
             condition.append(or_(*chosen))
+        values: dict[str, Any] = {"status": QUEUED, "worker": "", "lease_until": None}
+        if not counted:
+            values["attempt"] = jobs.c.attempt - 1
         with self._write() as connection:
             stuck = connection.execute(
                 update(jobs)
                 .where(*condition)
-                .values(status=QUEUED, worker="", lease_until=None)
-                .returning(jobs.c.kind, jobs.c.number, jobs.c.attempt)
+                .values(**values)
+                .returning(jobs.c.kind, jobs.c.number, jobs.c.attempt, jobs.c.lease)
             ).all()
             found: dict[JobKind, list[int]] = {kind: [] for kind in JobKind}
             for row in sorted(stuck, key=lambda r: (r.kind, r.number)):
                 kind = JobKind(row.kind)
                 found[kind].append(row.number)
-                if row.attempt < max_attempts:
+                if counted and row.attempt >= max_attempts:
+                    error = f"the worker process died during each of {row.attempt} attempts"
+                elif not counted and max_claims is not None and row.lease >= max_claims:
+                    error = (
+                        f"the server holding it stopped {row.lease - row.attempt} times "
+                        f"while it ran ({row.lease} claims)"
+                    )
+                else:
                     continue
                 connection.execute(
                     update(jobs)
                     .where(jobs.c.kind == kind.value, jobs.c.number == row.number)
                     .values(status=JobStatus.FAILED.value)
                 )
-                error = f"the worker process died during each of {row.attempt} attempts"
                 outcome = ended_record(kind, row.number, JobStatus.FAILED, row.attempt, error)
                 ending = Ending(JobStatus.FAILED, outcome, message=error)
                 self._close_job(connection, kind, row.number, ending, "server")
@@ -674,6 +709,7 @@ def _job(row: Row[Any]) -> JobState:
         week=row.week,
         portfolio_id=row.portfolio_id,
         attempt=row.attempt,
+        lease=row.lease,
         worker=row.worker,
         cancel_requested=bool(row.cancel_requested),
         progress=JobProgress.model_validate_json(row.progress or "{}"),

@@ -93,6 +93,8 @@ MESSAGES = {
     "string_too_short": "must not be empty",
 }
 """The core's words for pydantic's error types; other types keep pydantic's message."""
+MAX_SHOWN = 80
+"""Longest offending text shown in a message; longer ones are cut in the middle."""
 
 
 def json_place(loc: Location) -> tuple[str, str, Location]:
@@ -131,6 +133,8 @@ def value_of(item: Mapping[str, Any]) -> Any:
     if item.get("type") == "union_tag_invalid":
         return (item.get("ctx") or {}).get("tag")
     value = item.get("input")
+    if isinstance(value, str) and len(value) > MAX_SHOWN:
+        return f"{value[: MAX_SHOWN - 12]}...{value[-8:]}"
     return value if isinstance(value, str | int | float | bool) else None
 
 

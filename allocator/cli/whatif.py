@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,8 @@ from rich.table import Table
 
 from allocator.cli.errors import bad_input_exits
 from allocator.errors import InputIssue, InvalidInputError
-from allocator.io.formats import load_portfolio
+from allocator.io import strictjson
+from allocator.io.formats import load_portfolio, spreadsheet_safe
 from allocator.whatif.compare import SweepComparison, compare_sweep
 from allocator.whatif.hiring import HiringRecommendation, recommend_hires
 from allocator.whatif.ratios import RatioCurve, RatioSweepSpec, hire_profile, ratio_sweep
@@ -169,10 +169,7 @@ def scenarios(
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise InvalidInputError([InputIssue(str(path), "", "no such file")])
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInputError([InputIssue(str(path), "", f"not valid JSON: {error}")]) from None
+    return strictjson.loads(path.read_bytes(), str(path))
 
 
 def _diff_csv(comparison: SweepComparison) -> str:
@@ -201,7 +198,8 @@ def _diff_csv(comparison: SweepComparison) -> str:
                 ]
             )
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    safe = [[spreadsheet_safe(cell) for cell in line] for line in lines]
+    csv.writer(buffer, lineterminator="\n").writerows(safe)
     return buffer.getvalue()
 
 

@@ -26,14 +26,18 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pandas as pd
 from pydantic import ValidationError
 
 from allocator.errors import InputIssue, InvalidInputError, problems
+from allocator.io import strictjson
 from allocator.model import (
     Allocation,
     Demand,
@@ -62,15 +66,19 @@ TABLES: dict[str, type[Any]] = {
 TEMPLATE_COLUMNS = ("stage", *TemplateRole.model_fields)
 LIST_FIELDS = {("engineers", "industries")}
 MAP_FIELDS = {("engineers", "skills"), ("engineers", "time_off")}
+TRACE_COLUMNS = ("external_id", "account", "owner")
+"""Traceability columns, written only when some record has them."""
 
 
-def load_portfolio(path: str | Path) -> Portfolio:
-    """Read a portfolio from a JSON file, a CSV folder or an .xlsx workbook.
+def load_portfolio(path: str | Path, excel_limits: ExcelLimits | None = None) -> Portfolio:
+    """Read a portfolio from a JSON file, a CSV folder or an .xlsx workbook (read within
+    `excel_limits`, by default `ExcelLimits()`).
 
     >>> load_portfolio("data/sample").name  # doctest: +SKIP
     'sample'
     """
     path = Path(path)
+    excel_limits = excel_limits or ExcelLimits()
     if path.is_dir():
         return _load_tables(_csv_tables(path), lambda table: f"{table}.csv")
     if not path.exists():
@@ -79,22 +87,21 @@ def load_portfolio(path: str | Path) -> Portfolio:
     if suffix == ".json":
         return build_portfolio(_read_json(path), json_location)
     if suffix in (".xlsx", ".xlsm"):
-        return _load_tables(_excel_tables(path), lambda table: f"{path.name} sheet {table}")
+        tables = _excel_tables(path, excel_limits)
+        return _load_tables(tables, lambda table: f"{path.name} sheet {table}")
     raise InvalidInputError(
         [InputIssue(str(path), "", "expected a folder of CSV files, a .json or an .xlsx file")]
     )
 
 
 def _read_json(path: Path) -> Any:
+    """A JSON file, read strictly (`strictjson`: no NaN, bounded numbers and nesting)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInputError([InputIssue(path.name, "", f"cannot be read: {error}")]) from None
-    except json.JSONDecodeError as error:
-        where = f"{path.name} line {error.lineno}"
-        raise InvalidInputError(
-            [InputIssue(where, "", f"is not valid JSON: {error.msg}")]
-        ) from None
+        content = path.read_bytes()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InvalidInputError([InputIssue(path.name, "", f"cannot be read: {reason}")]) from None
+    return strictjson.loads(content, path.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,15 +161,10 @@ def _rows(frame: pd.DataFrame) -> Table:
     return [{str(k): str(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def _excel_tables(path: Path) -> dict[str, Table | dict[str, Any]]:
-    try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-    except Exception as error:  # openpyxl raises many kinds for a damaged workbook.
-        raise InvalidInputError([InputIssue(path.name, "", f"cannot be read: {error}")]) from None
+def _excel_tables(path: Path, limits: ExcelLimits) -> dict[str, Table | dict[str, Any]]:
     tables: dict[str, Table | dict[str, Any]] = {}
-    for name, frame in sheets.items():
+    for name, rows in read_workbook(path, limits).items():
         key = str(name).strip().lower()
-        rows = _rows(frame)
         if key in ("policy", "portfolio"):
             tables[key] = {
                 r.get("key", ""): _json_scalar(r.get("value", "")) for r in rows if r.get("key")
@@ -172,10 +174,95 @@ def _excel_tables(path: Path) -> dict[str, Table | dict[str, Any]]:
     return tables
 
 
-def _json_scalar(text: str) -> Any:
+@dataclass(frozen=True)
+class ExcelLimits:
+    """How much of a workbook is read at most (the service's `ALLOCATOR_MAX_XLSX_*`)."""
+
+    cells: int = 5_000_000
+    """Cells of all sheets, as stored (never padded to a sheet's declared dimension)."""
+    uncompressed_bytes: int = 200_000_000
+    """The workbook's ZIP members, unpacked; checked before anything is read."""
+
+
+def read_workbook(path: Path, limits: ExcelLimits = ExcelLimits()) -> dict[str, Table]:
+    """Each sheet's rows as text, keyed by the first row's headers; blank rows kept so that
+    row numbers match the sheet's. Read with openpyxl in read-only mode, cell by cell as
+    stored: a sheet that declares A1:XFD1048576 costs only its stored cells, and a workbook
+    that would unpack past `limits` (a compression bomb) is refused before it is read."""
+
+    def refuse(message: str) -> InvalidInputError:
+        return InvalidInputError([InputIssue(path.name, "", message)])
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise refuse("cannot be read: it is not an .xlsx workbook (not a ZIP archive)") from None
+    if unpacked > limits.uncompressed_bytes:
+        raise refuse(
+            f"cannot be read: it unpacks to {unpacked} bytes, more than the "
+            f"{limits.uncompressed_bytes} accepted"
+        )
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a damaged workbook.
+        reason = str(error) or type(error).__name__
+        if isinstance(error, KeyError):  # A member the format requires is missing.
+            reason = f"it lacks {reason}"
+        raise refuse(f"cannot be read as an .xlsx workbook: {reason}") from None
+    sheets: dict[str, Table] = {}
+    budget = limits.cells
+    try:
+        for sheet in book.worksheets:
+            sheet.reset_dimensions()  # Trust the cells, not the declared dimension.
+            header: list[str] | None = None
+            rows: Table = []
+            for row in sheet.iter_rows(values_only=True):
+                budget -= max(1, len(row))
+                if budget < 0:
+                    raise refuse(f"holds more than {limits.cells} cells, the most accepted")
+                cells = [_excel_text(value) for value in row]
+                if header is None:
+                    header = [text.strip() for text in cells]
+                    continue
+                width = max(len(header), len(cells))
+                names = [_column(header, i) for i in range(width)]
+                padded = cells + [""] * (width - len(cells))
+                unnamed = [i >= len(header) or not header[i] for i in range(width)]
+                rows.append(
+                    {
+                        name: text
+                        for name, text, blank in zip(names, padded, unnamed, strict=True)
+                        if text or not blank
+                    }
+                )
+            sheets[sheet.title] = rows
+    finally:
+        book.close()
+    return sheets
+
+
+def _column(header: list[str], index: int) -> str:
+    """The header of column `index`; `Unnamed: 3` (as pandas says) for one without."""
+    named = header[index] if index < len(header) else ""
+    return named or f"Unnamed: {index}"
+
+
+def _excel_text(value: Any) -> str:
+    """A cell as the text a CSV file would hold: 40.0 -> `40`, a date -> `2026-01-05 ...`."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _json_scalar(text: str) -> Any:
+    """A key/value sheet's value: JSON when it reads as strict JSON, else the text itself
+    (which the field's validation then refuses by name if it must be a number)."""
+    try:
+        return strictjson.loads(text, "cell")
+    except InvalidInputError:
         return text
 
 
@@ -213,7 +300,7 @@ def _load_tables(
                 continue  # Blank line.
             raw: dict[str, Any] = {}
             for column, text in row.items():
-                text = text.strip()
+                text = _unescaped(text.strip())
                 if column not in known or text == "":
                     continue
                 try:
@@ -262,14 +349,16 @@ def _templates(
     for index, row in enumerate(rows):
         if not any(v.strip() for v in row.values()):
             continue  # Blank line.
-        stage = row.get("stage", "").strip()
+        stage = _unescaped(row.get("stage", "").strip())
         if not stage:
             issues.append(InputIssue(f"{where} row {index + 2}", "stage", "is required"))
             continue
         template = templates.setdefault(stage, {"stage": stage, "roles": []})
         rows_by_stage.setdefault(stage, [])
         role = {
-            k: v.strip() for k, v in row.items() if k in TemplateRole.model_fields and v.strip()
+            k: _unescaped(v.strip())
+            for k, v in row.items()
+            if k in TemplateRole.model_fields and v.strip()
         }
         if role.get("skill"):
             template["roles"].append(role)
@@ -317,16 +406,23 @@ def _frames(portfolio: Portfolio) -> dict[str, pd.DataFrame]:
     for name, records in tables.items():
         if not records and name in ("pins", "forbids", "previous"):
             continue
-        fields = [f for f in TABLES[name].model_fields if f != "template_stage"]
+        fields = [
+            f
+            for f in TABLES[name].model_fields
+            if f != "template_stage"
+            and (f not in TRACE_COLUMNS or any(getattr(r, f) for r in records))
+        ]
         rows = [{f: _cell(getattr(r, f)) for f in fields} for r in records]
         frames[name] = pd.DataFrame(rows, columns=fields)
     if portfolio.stage_templates:
         template_rows: list[dict[str, Any]] = []
         for template in portfolio.stage_templates:
             if not template.roles:
-                template_rows.append({"stage": template.stage})
+                template_rows.append({"stage": _cell(template.stage)})
             for role in template.roles:
-                template_rows.append({"stage": template.stage, **{k: _cell(v) for k, v in role}})
+                template_rows.append(
+                    {"stage": _cell(template.stage), **{k: _cell(v) for k, v in role}}
+                )
         frames["stage_templates"] = pd.DataFrame(template_rows, columns=list(TEMPLATE_COLUMNS))
     return frames
 
@@ -367,16 +463,46 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, dict):
-        return ";".join(f"{k}:{_number(v)}" for k, v in value.items())
+        return spreadsheet_safe(";".join(f"{k}:{_number(v)}" for k, v in value.items()))
     if isinstance(value, tuple | list):
-        return ";".join(str(v) for v in value)
+        return spreadsheet_safe(";".join(str(v) for v in value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return _number(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return str(getattr(value, "value", value))
+    return spreadsheet_safe(str(getattr(value, "value", value)))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to a spreadsheet (`=cmd|' /C calc'!A0`)."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text as a CSV or workbook cell that no spreadsheet runs: a leading `'` before one that
+    would start a formula (numbers such as -3 stay as they are). `load_portfolio` takes the
+    `'` off again, so a portfolio written and read back is the same.
+
+    >>> spreadsheet_safe("=cmd|' /C calc'!A0"), spreadsheet_safe("-3"), spreadsheet_safe("E1")
+    ("'=cmd|' /C calc'!A0", '-3', 'E1')
+    """
+    if not text.startswith(FORMULA_STARTS) or _is_number(text):
+        return text
+    return f"'{text}"
+
+
+def _unescaped(text: str) -> str:
+    """A cell as written by `spreadsheet_safe`, back to its text."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(value: Any) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from allocator.explain.job import ExplainJob, Question, explain_job
 from allocator.model import Allocation, Portfolio
+from allocator.service.admission import check_active_jobs
 from allocator.service.jobs import (
     ConflictError,
     Ending,
@@ -87,6 +88,7 @@ class ExplanationService:
             record = asked.model_copy(update={"explanation_id": number, "asked_by": principal.name})
             return record.model_dump(mode="json")
 
+        check_active_jobs(self.store, principal.name, self.settings)
         return self.jobs.submit(
             job, content, self.settings.queue_size, lambda waiting: sum(waiting)
         )

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError, problems
 from allocator.model import Allocation, Portfolio, build_portfolio, json_location
+from allocator.service.admission import check_active_jobs, limits_of
 from allocator.service.jobs import (
     Accepted,
     ConflictError,
@@ -200,7 +201,7 @@ class ScenarioService:
         spec = None
         if request.ratio_sweep is not None:
             spec = _ratio_spec(request.ratio_sweep)
-            scenarios = plan_ratio_sweep(portfolio, spec).scenarios()
+            scenarios = plan_ratio_sweep(portfolio, spec, limits_of(self.settings)).scenarios()
         else:
             if len(request.scenarios) > MAX_SCENARIOS:
                 message = f"at most {MAX_SCENARIOS} scenarios in one request"
@@ -212,8 +213,9 @@ class ScenarioService:
             message = f"the ratio sweep makes {len(scenarios)} scenarios, at most {MAX_SCENARIOS}"
             raise InvalidInputError([InputIssue("$", "ratio_sweep", message)])
         # Every edit checked against the base now, not when a worker gets to it.
+        # Each scenario's edited portfolio within the limits too, found before it is made.
         for scenario in scenarios:
-            check_scenario(portfolio, scenario)
+            check_scenario(portfolio, scenario, limits_of(self.settings))
         requested = request.time_limit or DEFAULT_TIME_LIMIT
         time_limit = min(requested, self.settings.max_time_limit)
         submitted_at = _now()
@@ -258,6 +260,7 @@ class ScenarioService:
             summary=summary.model_dump(mode="json"),
             portfolio_id=request.portfolio_id,
         )
+        check_active_jobs(self.store, principal.name, self.settings)
         state = self.jobs.submit(
             job, accepted, QUEUE_SIZE, lambda waiting: len(waiting) * time_limit
         )
@@ -291,7 +294,9 @@ class ScenarioService:
                 raise InvalidInputError(
                     [InputIssue("$", "portfolio_id", "unknown portfolio", request.portfolio_id)]
                 ) from None
-            return build_portfolio(content), None
+            portfolio = build_portfolio(content)
+            check_size(portfolio, self.settings, "$")
+            return portfolio, None
         assert request.base_run_id is not None
         run_id = request.base_run_id
         try:
@@ -414,6 +419,7 @@ def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
         executor="local" if settings.workers > 1 else "serial",
         processes=max(1, settings.workers),
         niceness=settings.worker_niceness,
+        limits=limits_of(settings),
     )
 
 

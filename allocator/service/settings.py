@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="A job queued again this many times because the server or machine holding "
         "it died (not counted as attempts) fails.",
     )
+    checkpoint_path: str = Field(
+        "./var/audit-checkpoints.jsonl",
+        description="The file `allocator audit checkpoint` appends the audit chain's head to, "
+        "and verify checks the chain against; keep it out of reach of whoever can write the "
+        "database.",
+    )
     lease_seconds: float = Field(
         30.0,
         ge=2,
@@ -66,6 +72,54 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(20_000_000, ge=1_000, description="Largest request body, bytes.")
     max_engineers: int = Field(5_000, ge=1, description="Most engineers in one portfolio.")
     max_opportunities: int = Field(20_000, ge=1, description="Most opportunities in one portfolio.")
+    max_demands: int = Field(
+        100_000, ge=1, description="Most demands in one portfolio, after stage templates."
+    )
+    max_candidate_pairs: int = Field(
+        20_000_000,
+        ge=1,
+        description="Most candidate (engineer, demand) pairs, estimated per skill and level as "
+        "demands x engineers able to serve them, before anything is compiled.",
+    )
+    max_memory_mb: int = Field(
+        8_000,
+        ge=1,
+        description="Most estimated memory of one solve, MiB (a linear model of pairs, demands "
+        "and engineer-weeks; `allocator.core.limits`).",
+    )
+    worker_memory_mb: int = Field(
+        12_000,
+        ge=0,
+        description="Address-space cap of each worker process, MiB (RLIMIT_AS, where the "
+        "platform has it); a job that needs more fails with a message instead of taking the "
+        "machine down. 0: no cap.",
+    )
+    max_jobs_per_key: int = Field(
+        10,
+        ge=1,
+        description="Jobs (runs, scenario sets, explanations) one key may have queued or "
+        "running at once; one more is answered 429.",
+    )
+    max_upload_bytes_per_key: int = Field(
+        500_000_000,
+        ge=1,
+        description="Bytes of portfolios (canonical JSON) one key may store in all; the "
+        "ledger never deletes, so an upload past it is answered 413.",
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=1_000, description="Deepest nesting of a JSON body or file."
+    )
+    max_xlsx_cells: int = Field(
+        5_000_000,
+        ge=1,
+        description="Most cells of one uploaded workbook (its sheets' used ranges, as read).",
+    )
+    max_xlsx_bytes: int = Field(
+        200_000_000,
+        ge=1,
+        description="Most uncompressed bytes of one uploaded workbook; a larger one (a "
+        "compression bomb) is refused before it is read.",
+    )
     poll_seconds: float = Field(
         0.2, gt=0, le=5, description="How often a worker looks for work and for a cancel."
     )

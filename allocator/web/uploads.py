@@ -8,7 +8,6 @@ file, row and column (`demands.csv row 14, column hours: ...`). Decides nothing 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,10 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from allocator.errors import AllocatorError, InputIssue, InvalidInputError
-from allocator.io.formats import TABLES, load_portfolio
+from allocator.io import strictjson
+from allocator.io.formats import TABLES, ExcelLimits, load_portfolio
 from allocator.model import Portfolio, build_portfolio
+from allocator.web.guards import parsed_body
 
 TABLE_FILES = frozenset(
     {f"{name}.csv" for name in (*TABLES, "stage_templates")} | {"policy.json", "portfolio.json"}
@@ -28,6 +29,8 @@ TABLE_FILES = frozenset(
 SINGLE_FILES = (".json", ".xlsx", ".xlsm")
 """Suffixes of a portfolio uploaded as one file."""
 MAX_FILES = 20
+MAX_NAME = 100
+"""Longest file name accepted, in characters."""
 
 
 class UnsupportedMediaTypeError(AllocatorError):
@@ -42,6 +45,9 @@ async def read_portfolio(request: Request) -> Portfolio:
     """The portfolio in the request's body, validated; raises InvalidInputError."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
+        parsed = parsed_body(request)  # Read strictly already, in front of the routes.
+        if parsed is not None:
+            return await run_in_threadpool(portfolio_from_data, parsed)
         body = await request.body()
         return await run_in_threadpool(portfolio_from_json, body)
     if kind == "multipart/form-data":
@@ -56,7 +62,9 @@ async def read_portfolio(request: Request) -> Portfolio:
                     files.append((item.filename or "", await item.read()))
         finally:
             await form.close()
-        return await run_in_threadpool(portfolio_from_files, files)
+        settings = request.app.state.service.settings
+        limits = ExcelLimits(settings.max_xlsx_cells, settings.max_xlsx_bytes)
+        return await run_in_threadpool(portfolio_from_files, files, limits)
     raise UnsupportedMediaTypeError(
         f"send the portfolio as application/json or as files in multipart/form-data, "
         f"not {kind or 'a body without Content-Type'}"
@@ -65,23 +73,29 @@ async def read_portfolio(request: Request) -> Portfolio:
 
 def portfolio_from_json(body: bytes) -> Portfolio:
     """A JSON document's bytes into a Portfolio."""
-    try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise _problem("request body", "is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        where = f"request body line {error.lineno} column {error.colno}"
-        raise _problem(where, f"is not valid JSON: {error.msg}") from None
+    return portfolio_from_data(strictjson.loads(body, "request body", column=True))
+
+
+def portfolio_from_data(data: Any) -> Portfolio:
+    """A parsed JSON document into a Portfolio."""
     if not isinstance(data, dict):
         raise _problem("$", "must be a JSON object (a portfolio document)")
     return build_portfolio(data)
 
 
-def portfolio_from_files(files: list[tuple[str, bytes]]) -> Portfolio:
-    """Uploaded files into a Portfolio: one .json/.xlsx file, or the CSV tables of a folder."""
+def portfolio_from_files(
+    files: list[tuple[str, bytes]], excel_limits: ExcelLimits | None = None
+) -> Portfolio:
+    """Uploaded files into a Portfolio: one .json/.xlsx file, or the CSV tables of a folder.
+    Messages name the files as uploaded, never the temporary folder they are read from."""
     if not files:
         raise _problem("request body", "holds no file; upload engineers.csv, ... or one file")
     names = [Path(name.replace("\\", "/")).name for name, _ in files]
+    for name in names:
+        if len(name) > MAX_NAME or not name.isprintable():
+            shown = name if len(name) <= 40 else f"{name[:30]}...{name[-6:]}"
+            why = f"is longer than {MAX_NAME} characters" if len(name) > MAX_NAME else None
+            raise _problem("request body", f"file name {why or 'holds control characters'}", shown)
     single = [n for n in names if n.lower().endswith(SINGLE_FILES) and n not in TABLE_FILES]
     issues = []
     if single and len(files) > 1:
@@ -103,4 +117,15 @@ def portfolio_from_files(files: list[tuple[str, bytes]]) -> Portfolio:
         root = Path(folder)
         for name, (_, content) in zip(names, files, strict=True):
             (root / name).write_bytes(content)
-        return load_portfolio(root / single[0] if single else root)
+        try:
+            return load_portfolio(root / single[0] if single else root, excel_limits)
+        except InvalidInputError as error:
+            raise InvalidInputError([_unplaced(issue, folder) for issue in error.issues]) from None
+
+
+def _unplaced(issue: InputIssue, folder: str) -> InputIssue:
+    """The issue without the server's temporary folder: `the upload` instead."""
+    if folder not in issue.where:
+        return issue
+    where = issue.where.replace(f"{folder}/", "").replace(folder, "the upload")
+    return InputIssue(where, issue.field, issue.message, issue.value, issue.loc)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from allocator.core.limits import Limits
 from allocator.model import Allocation, Portfolio
 from allocator.whatif.compare import SweepComparison, compare_sweep
 from allocator.whatif.ratios import RatioCurve, RatioSweepSpec, plan_ratio_sweep, ratio_curve
@@ -35,6 +36,8 @@ class SweepJob(BaseModel):
     executor: Literal["serial", "local"] = "local"
     processes: int = 1
     niceness: int = 0
+    limits: Limits = Limits()
+    """The server's size limits: every scenario's edited portfolio is checked again here."""
 
 
 class SweepOutcome(BaseModel):
@@ -59,6 +62,7 @@ def sweep_job(
         executor=inputs.executor,
         warm_start=inputs.warm_start,
         niceness=inputs.niceness,
+        limits=inputs.limits,
     )
 
     if stop.is_set():
@@ -83,5 +87,7 @@ def sweep_job(
         result = run_sweep(inputs.portfolio, inputs.scenarios, options, report)
     curve = None
     if inputs.ratio_sweep is not None:
-        curve = ratio_curve(plan_ratio_sweep(inputs.portfolio, inputs.ratio_sweep), result)
+        curve = ratio_curve(
+            plan_ratio_sweep(inputs.portfolio, inputs.ratio_sweep, inputs.limits), result
+        )
     return SweepOutcome(comparison=compare_sweep(result), ratio_curve=curve)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from allocator.core.limits import Limits, growth_issue
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import Portfolio
 from allocator.whatif.compare import figures
@@ -166,8 +167,11 @@ class RatioPlan:
         ]
 
 
-def plan_ratio_sweep(portfolio: Portfolio, spec: RatioSweepSpec) -> RatioPlan:
-    """The headcounts and scenarios of `spec` on `portfolio`; named errors for a bad scope."""
+def plan_ratio_sweep(
+    portfolio: Portfolio, spec: RatioSweepSpec, limits: Limits | None = None
+) -> RatioPlan:
+    """The headcounts and scenarios of `spec` on `portfolio`; named errors for a bad scope or
+    a headcount that would pass the engineers limit (found before any scenario is made)."""
     region, industry = spec.region, spec.industry
     if (region is None) == (industry is None):
         raise InvalidInputError(
@@ -184,6 +188,16 @@ def plan_ratio_sweep(portfolio: Portfolio, spec: RatioSweepSpec) -> RatioPlan:
     for ratio in ratios:
         requested.setdefault(ratio.target(now.sales), []).append(str(ratio))
     counts = set(requested)
+    too_many = growth_issue(
+        "ratio sweep",
+        "to",
+        "engineers",
+        len(portfolio.engineers),
+        max(counts) - now.presales,
+        (limits or Limits()).engineers,
+    )
+    if too_many is not None:
+        raise InvalidInputError([too_many])
     if spec.every_engineer:
         counts = set(range(min(counts | {now.presales}), max(counts | {now.presales}) + 1))
     counts.discard(now.presales)

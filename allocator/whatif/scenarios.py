@@ -53,6 +53,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from allocator.core.limits import (
+    Limits,
+    estimate,
+    growth_issue,
+    objective_issues,
+    size_issues,
+)
 from allocator.core.rules import hours_free
 from allocator.errors import InputIssue, InvalidInputError, problems
 from allocator.model import (
@@ -73,6 +80,8 @@ from allocator.model import (
 
 HIRE_PREFIX = "HIRE"
 MAX_HOURS = 168.0
+MAX_RATIO_PART = 10_000.0
+"""Each side of a ratio at most (so that a ratio's steps keep four decimals)."""
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -284,10 +293,13 @@ def parse_ratio(text: str, where: str = "ratio") -> Ratio:
     >>> parse_ratio("1:4").sales_per_presales()
     4.0
     """
-    found = _RATIO.match(text)
-    if found is None or float(found[1]) <= 0 or float(found[2]) <= 0:
+    found = _RATIO.match(text) if len(text) <= 40 else None
+    parts = (0.0, 0.0) if found is None else (float(found[1]), float(found[2]))
+    if not all(part > 0 for part in parts):
         raise ValueError("must look like 1:4 (presales:sales, both > 0)")
-    return Ratio(float(found[1]), float(found[2]))
+    if max(parts) > MAX_RATIO_PART:
+        raise ValueError(f"each side must be at most {MAX_RATIO_PART:g}")
+    return Ratio(*parts)
 
 
 @dataclass(frozen=True)
@@ -386,31 +398,43 @@ def hours_used(portfolio: Portfolio, allocation: Allocation) -> dict[str, float]
 
 
 def apply_scenario(
-    base: Portfolio, scenario: Scenario, usage: Mapping[str, float] | None = None
+    base: Portfolio,
+    scenario: Scenario,
+    usage: Mapping[str, float] | None = None,
+    limits: Limits | None = None,
 ) -> AppliedScenario:
     """The scenario's portfolio: `scenario.edits` applied in order to `base`.
 
     `usage` (engineer id -> hours assigned in the base run, see `hours_used`) orders
-    releases; without it every engineer counts as unused.
+    releases; without it every engineer counts as unused. The edited portfolio must stay
+    within `limits` (an edit that would pass one is refused before it makes a record).
     """
-    state = _State.of(base, usage or {})
+    return _edited(base, scenario, usage or {}, limits or Limits()).build(scenario.name)
+
+
+def check_scenario(base: Portfolio, scenario: Scenario, limits: Limits | None = None) -> None:
+    """Raise `InvalidInputError` if an edit of `scenario` is invalid on `base`, or the edited
+    portfolio would pass `limits` (cheap: the edits are applied to lists, the new portfolio
+    is not validated as a whole)."""
+    _edited(base, scenario, {}, limits or Limits())
+
+
+def _edited(
+    base: Portfolio, scenario: Scenario, usage: Mapping[str, float], limits: Limits
+) -> _State:
+    state = _State.of(base, usage, limits)
     for index, edit in enumerate(scenario.edits):
         where = f"scenario {scenario.name!r} edit {index + 1} ({edit.kind})"
         issues = state.apply(edit, where)
         if issues:
             raise InvalidInputError(issues)
-    return state.build(scenario.name)
-
-
-def check_scenario(base: Portfolio, scenario: Scenario) -> None:
-    """Raise `InvalidInputError` if an edit of `scenario` is invalid on `base` (cheap: the
-    edits are applied to lists, the new portfolio is not validated as a whole)."""
-    state = _State.of(base, {})
-    for index, edit in enumerate(scenario.edits):
-        where = f"scenario {scenario.name!r} edit {index + 1} ({edit.kind})"
-        issues = state.apply(edit, where)
-        if issues:
-            raise InvalidInputError(issues)
+    size = estimate(state.engineers, state.opportunities, state.demands, base.horizon_weeks)
+    where = f"scenario {scenario.name!r}"
+    issues = size_issues(size, limits, where)
+    issues += objective_issues(state.opportunities, state.policy, where)
+    if issues:
+        raise InvalidInputError(issues)
+    return state
 
 
 @dataclass
@@ -431,9 +455,10 @@ class _State:
     opportunities_added: list[str] = field(default_factory=list)
     opportunities_removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
-    def of(cls, base: Portfolio, usage: Mapping[str, float]) -> _State:
+    def of(cls, base: Portfolio, usage: Mapping[str, float], limits: Limits) -> _State:
         return cls(
             base,
             usage,
@@ -444,6 +469,7 @@ class _State:
             list(base.forbids),
             list(base.previous),
             base.policy,
+            limits=limits,
         )
 
     def build(self, name: str) -> AppliedScenario:
@@ -533,10 +559,15 @@ class _State:
             issues.append(InputIssue(where, "profile.region", "is required", ""))
         if issues:
             return issues
-        self._hire(edit.profile, edit.count)
-        return []
+        return self._hire(edit.profile, edit.count, where, "count")
 
-    def _hire(self, profile: Profile, count: int) -> None:
+    def _hire(self, profile: Profile, count: int, where: str, field_name: str) -> list[InputIssue]:
+        """Add `count` engineers of `profile`; the issue instead when that passes the limit."""
+        too_many = growth_issue(
+            where, field_name, "engineers", len(self.engineers), count, self.limits.engineers
+        )
+        if too_many is not None:
+            return [too_many]
         taken = {e.id for e in self.engineers} | set(self.removed)
         stem = f"{HIRE_PREFIX}-{profile.region}-{profile.main_skill()}"
         n = 0
@@ -558,6 +589,7 @@ class _State:
                 )
             )
             self.hired.append(new_id)
+        return []
 
     def _remove(self, edit: RemoveEngineers, where: str) -> list[InputIssue]:
         if bool(edit.ids) == (edit.select is not None):
@@ -652,7 +684,9 @@ class _State:
             profile, problem = fit_profile(profile, edit.region, edit.industry)
             if problem:
                 return [InputIssue(where, "profile.region", problem, profile.region)]
-            self._hire(profile, target - now.presales)
+            hired = self._hire(profile, target - now.presales, where, "ratio")
+            if hired:
+                return hired
         elif target < now.presales:
             inside = [
                 e
@@ -703,11 +737,21 @@ class _State:
         count = round(len(matching) * abs(edit.percent) / 100)
         rng = np.random.default_rng(edit.seed)
         if edit.percent >= 0:
+            too_many = growth_issue(
+                where,
+                "percent",
+                "opportunities",
+                len(self.opportunities),
+                count,
+                self.limits.opportunities,
+            )
+            if too_many is not None:
+                return [too_many]
             whole, rest = divmod(count, len(matching))
             picks = [m for _ in range(whole) for m in matching]
             sample: list[int] = rng.choice(len(matching), size=rest, replace=False).tolist()
             picks += [matching[k] for k in sorted(sample)]
-            self._copy_opportunities(picks)
+            return self._copy_opportunities(picks, where)
         else:
             sample = rng.choice(len(matching), size=count, replace=False).tolist()
             gone = {self.opportunities[matching[k]].id for k in sample}
@@ -717,13 +761,21 @@ class _State:
             self._drop_references(lambda r: r.opportunity_id in gone)
         return []
 
-    def _copy_opportunities(self, picks: Sequence[int]) -> None:
+    def _copy_opportunities(self, picks: Sequence[int], where: str) -> list[InputIssue]:
+        """Copy the opportunities at `picks` with their demands; the issue instead when the
+        demands would pass the limit."""
         taken = {o.id for o in self.opportunities}
         demand_ids = {d.id for d in self.demands}
         demands_of: dict[str, list[Demand]] = defaultdict(list)
         for demand in self.demands:
             demands_of[demand.opportunity_id].append(demand)
         originals = [self.opportunities[i] for i in picks]
+        added = sum(len(demands_of[o.id]) for o in originals)
+        too_many = growth_issue(
+            where, "percent", "demands", len(self.demands), added, self.limits.demands
+        )
+        if too_many is not None:
+            return [too_many]
         for original in originals:
             k = 1
             while f"{original.id}-G{k}" in taken:
@@ -741,6 +793,7 @@ class _State:
                 self.demands.append(
                     demand.model_copy(update={"id": copy_id, "opportunity_id": new_id})
                 )
+        return []
 
 
 def fit_profile(profile: Profile, region: str | None, industry: str | None) -> tuple[Profile, str]:
@@ -771,4 +824,4 @@ def ratio_steps(start: Ratio, stop: Ratio, steps: int) -> list[Ratio]:
     if steps < 2:
         return [start]
     a, b = start.sales_per_presales(), stop.sales_per_presales()
-    return [Ratio(1.0, round(a + (b - a) * k / (steps - 1), 4)) for k in range(steps)]
+    return [Ratio(1.0, max(1e-4, round(a + (b - a) * k / (steps - 1), 4))) for k in range(steps)]

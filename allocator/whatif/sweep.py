@@ -34,11 +34,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from allocator.core.limits import Limits
 from allocator.errors import InfeasibleError, InputIssue, InvalidInputError
 from allocator.model import Allocation, Portfolio
 from allocator.solve.compiled import BoolArray, CompiledProblem, compile_portfolio
@@ -72,6 +73,8 @@ class SweepOptions:
     niceness: int = 0
     """`local` only: scheduling niceness of the worker processes (the service sets its own,
     so that sweeps, like runs, leave the CPU to the API first)."""
+    limits: Limits = field(default_factory=Limits)
+    """Every scenario's edited portfolio must stay within these (checked before it is made)."""
 
     def solve_options(self) -> SolveOptions:
         return SolveOptions(
@@ -351,7 +354,7 @@ def run_sweep(
     any solve when an edit is invalid, `InfeasibleError` when the base has no allocation."""
     check_names(scenarios)
     for scenario in scenarios:
-        check_scenario(base, scenario)
+        check_scenario(base, scenario, options.limits)
     started = time.perf_counter()
     with using_executor(options, executor) as ex:
         total = len(scenarios) + (2 if options.warm_start else 1)
@@ -395,7 +398,7 @@ def _solve_from(
             base_run.message or "The base portfolio has no allocation.", base_run.conflicts
         )
     usage = hours_used(base, base_run)
-    applied = [apply_scenario(base, s, usage) for s in scenarios]
+    applied = [apply_scenario(base, s, usage, options.limits) for s in scenarios]
     hint: tuple[tuple[str, str], ...] = ()
     if options.warm_start:
         hint = tuple((a.engineer_id, a.demand_id) for a in base_run.assignments)

@@ -99,6 +99,9 @@ class ErrorOut(BaseModel):
     problems: list[Problem] = Field(
         default_factory=list, description="For invalid input (422): every problem found."
     )
+    request_id: str | None = Field(
+        None, description="For an internal error (500): the id its trace is logged under."
+    )
 
 
 class PortfolioSummary(BaseModel):

@@ -45,6 +45,7 @@ from allocator.service.runs import RunService
 from allocator.service.scenario_sets import ScenarioService
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
+from allocator.web import pages
 from allocator.web.routes import audit, explain, health, portfolios, runs, scenarios
 from allocator.web.routes.models import ErrorOut, Problem
 from allocator.web.uploads import UnsupportedMediaTypeError
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(_known_query)],
+        docs_url=None,  # Served by the pages from local files (no CDN).
+        redoc_url=None,
     )
     app.state.service = service
     app.state.scenarios = what_if
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (portfolios, runs, explain, scenarios, audit, health)
     for module in routers:
         app.include_router(module.router)
+    pages.mount(app, store)
     app.add_exception_handler(AllocatorError, _allocator_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)

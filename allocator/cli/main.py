@@ -19,6 +19,8 @@ from rich.table import Table
 
 from allocator.cli.errors import EXIT_CHECK_FAILED, bad_input_exits
 from allocator.cli.explain import explain
+from allocator.cli.insight import app as report_app
+from allocator.cli.insight import generate_history_command, import_app
 from allocator.cli.whatif import app as whatif_app
 from allocator.core.check import check as check_allocation
 from allocator.core.shapes import SHAPES, generate_shape
@@ -183,6 +185,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(whatif_app, name="sweep")  # What-if planning: allocator/cli/whatif.py
 app.command()(explain)  # Explanations: allocator/cli/explain.py
+app.add_typer(report_app, name="report")  # Presales insight: allocator/cli/insight.py
+app.add_typer(import_app, name="import")
+app.command("generate-history")(generate_history_command)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -245,7 +250,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[Role, typer.Option(help="planner, viewer or auditor.")],
+    role: Annotated[Role, typer.Option(help="planner, viewer, auditor or requester.")],
     name: Annotated[str, typer.Option(min=1, help="Who holds the key; recorded with each run.")],
 ) -> None:
     """Create an API key and print it once (on the last line); only its hash is stored."""

@@ -21,13 +21,18 @@ from allocator.errors import AllocatorError
 
 PREFIX = "alk_"
 
+DEFAULT_TEAM = "default"
+"""The team of keys made before teams existed, and of keys made without one."""
+
 
 class Role(enum.StrEnum):
-    """What a key may do: planners upload and run, viewers read, auditors read and verify."""
+    """What a key may do: planners upload and run, viewers read, auditors read and verify,
+    requesters (sales) file requests and follow their own."""
 
     PLANNER = "planner"
     VIEWER = "viewer"
     AUDITOR = "auditor"
+    REQUESTER = "requester"
 
 
 class Permission(enum.StrEnum):
@@ -37,12 +42,15 @@ class Permission(enum.StrEnum):
     """Upload portfolios, submit and cancel runs."""
     AUDIT = "audit"
     """Recompute the audit chain."""
+    REQUEST = "request"
+    """File requests for presales support and follow one's own (the web app)."""
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLANNER: frozenset({Permission.READ, Permission.WRITE}),
     Role.VIEWER: frozenset({Permission.READ}),
     Role.AUDITOR: frozenset({Permission.READ, Permission.AUDIT}),
+    Role.REQUESTER: frozenset({Permission.REQUEST}),
 }
 
 
@@ -76,12 +84,14 @@ class KeyEntry:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    team: str = "default"
 
 
 ACTIONS = {
     Permission.READ: "read portfolios and runs",
     Permission.WRITE: "upload portfolios or submit and cancel runs",
     Permission.AUDIT: "verify the audit log",
+    Permission.REQUEST: "file requests for presales support",
 }
 
 

@@ -75,6 +75,7 @@ from allocator.service.jobs import (
 )
 from allocator.service.keys import KeyEntry, Role
 from allocator.service.portfolios import PortfolioEntry
+from allocator.service.workspace import PlanRequest, WorkspaceRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -154,6 +155,26 @@ api_keys = Table(
     Column("key_sha256", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+workspace_table = Table(
+    "workspace",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("run_ids", Text, nullable=False),
+)
+plan_requests = Table(
+    "plan_requests",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("requester", String(200), nullable=False, index=True),
+    Column("opportunity_id", String(200), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", BigInteger),
 )
 
 QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
@@ -694,6 +715,147 @@ class Store:
                 .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now())
             ).rowcount
+
+    # -----------------------------------------------------------------------------------------
+    # The workspace (the living plan) and the requests filed into it
+
+    def workspace_version(self) -> int | None:
+        with self.engine.connect() as connection:
+            found: int | None = connection.execute(
+                select(workspace_table.c.version).where(workspace_table.c.id == 1)
+            ).scalar_one_or_none()
+        return found
+
+    def get_workspace(self) -> WorkspaceRow | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(workspace_table).where(workspace_table.c.id == 1)
+            ).one_or_none()
+        if row is None:
+            return None
+        return WorkspaceRow(
+            version=row.version,
+            content=json.loads(row.content),
+            updated_by=row.updated_by,
+            updated_at=_utc(row.updated_at) or now(),
+            run_ids=tuple(json.loads(row.run_ids)),
+        )
+
+    def save_workspace(
+        self,
+        content: dict[str, Any],
+        expected_version: int | None,
+        actor: str,
+        request: PlanRequest | None = None,
+        run_id: int | None = None,
+    ) -> tuple[int, int | None]:
+        """Store the plan's new document when its version is still `expected_version` (None:
+        there is none yet), with the request that changed it, or a run it submitted. Returns
+        the new version and the request's id. InvalidInputError when someone saved first."""
+        at = now()
+        with self._write() as connection:
+            if expected_version is None:
+                try:
+                    connection.execute(
+                        insert(workspace_table).values(
+                            id=1,
+                            version=1,
+                            content=json.dumps(content),
+                            updated_by=actor,
+                            updated_at=at,
+                            run_ids="[]",
+                        )
+                    )
+                except IntegrityError:  # Someone created it first: the transaction ends.
+                    raise _moved(expected_version) from None
+                version = 1
+            else:
+                values: dict[str, Any] = {
+                    "version": expected_version + 1,
+                    "content": json.dumps(content),
+                    "updated_by": actor,
+                    "updated_at": at,
+                }
+                if run_id is not None:
+                    values.pop("content")
+                    ids = connection.execute(
+                        select(workspace_table.c.run_ids).where(workspace_table.c.id == 1)
+                    ).scalar_one()
+                    values["run_ids"] = json.dumps([*json.loads(ids), run_id])
+                changed = connection.execute(
+                    update(workspace_table)
+                    .where(workspace_table.c.id == 1, workspace_table.c.version == expected_version)
+                    .values(**values)
+                ).rowcount
+                if changed != 1:
+                    raise _moved(expected_version)
+                version = expected_version + 1
+            request_id = None
+            if request is not None:
+                request_id = connection.execute(
+                    insert(plan_requests)
+                    .values(
+                        requester=request.requester,
+                        opportunity_id=request.opportunity_id,
+                        content=json.dumps(request.content),
+                        submitted_at=request.submitted_at,
+                    )
+                    .returning(plan_requests.c.id)
+                ).scalar_one()
+        return version, request_id
+
+    def list_plan_requests(
+        self, requester: str | None, limit: int, offset: int
+    ) -> tuple[list[PlanRequest], int]:
+        """Requests newest first, one page; only `requester`'s when given."""
+        where = [] if requester is None else [plan_requests.c.requester == requester]
+        with self.engine.connect() as connection:
+            total = connection.execute(
+                select(func.count()).select_from(plan_requests).where(*where)
+            ).scalar_one()
+            rows = connection.execute(
+                select(plan_requests)
+                .where(*where)
+                .order_by(plan_requests.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [_plan_request(row) for row in rows], total
+
+    def get_plan_request(self, request_id: int) -> PlanRequest:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(plan_requests).where(plan_requests.c.id == request_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no request {request_id}")
+        return _plan_request(row)
+
+    def link_plan_requests(self, opportunity_ids: list[str], run_id: int) -> int:
+        """The run takes in the requests on these opportunities; returns how many."""
+        with self._write() as connection:
+            return connection.execute(
+                update(plan_requests)
+                .where(plan_requests.c.opportunity_id.in_(opportunity_ids))
+                .values(run_id=run_id)
+            ).rowcount
+
+
+def _moved(expected: int | None) -> InvalidInputError:
+    return InvalidInputError(
+        [InputIssue("workspace", "version", "changed meanwhile; reload and try again", expected)]
+    )
+
+
+def _plan_request(row: Row[Any]) -> PlanRequest:
+    return PlanRequest(
+        id=row.id,
+        requester=row.requester,
+        opportunity_id=row.opportunity_id,
+        content=json.loads(row.content),
+        submitted_at=_utc(row.submitted_at) or now(),
+        run_id=row.run_id,
+    )
 
 
 def _job(row: Row[Any]) -> JobState:

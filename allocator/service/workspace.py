@@ -1,0 +1,583 @@
+"""The workspace: the living plan the web app works on, and the requests sales files into it.
+
+A workspace is one portfolio document with a version (engineers, opportunities, demands,
+pins, forbids, policy), changed by forms, imports and requests; each change is validated by
+the domain's own rules (`build_portfolio`) and stored only when it holds, with the version
+checked so that two editors never overwrite each other silently. A weekly run snapshots it into
+a stored portfolio (a ledger record, hash-chained like every upload) and submits a normal run
+whose previous assignments come from the workspace's last run that ended with a result
+(continuity). A request (role `requester`) adds an opportunity (or roles on one of the
+pipeline) and its demands; its life is read off the runs: submitted, in this week's run, then
+staffed (by whom, which weeks) or not staffed with the reason the explanations give.
+
+Orchestration only: storage through `WorkspaceStore` (implemented by `store.Store`), runs
+through `RunService`, reasons through `allocator.explain` (imported when first asked: the
+store imports this module's records and must load no solver).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from allocator.errors import InputIssue, InvalidInputError, NotFoundError
+from allocator.model import (
+    Allocation,
+    Hours,
+    Portfolio,
+    Proficiency,
+    Tier,
+    Week,
+    build_portfolio,
+)
+from allocator.service.jobs import JobStatus
+from allocator.service.keys import Permission, Principal, Role
+from allocator.service.runs import RunRequest, RunService, RunState
+
+if TYPE_CHECKING:  # The explanations load the solver's compiled model: only when asked.
+    from allocator.explain.explanations import Run
+    from allocator.io.report import Summary
+
+BASELINES = (
+    ("seniority_first", "status quo: seniority first"),
+    ("first_come_first_served", "status quo: first come, first served"),
+    ("value_density", "greedy: value density"),
+)
+"""The baselines a weekly run is shown next to: (name in `solve.baselines`, label)."""
+
+
+@dataclass(frozen=True)
+class WorkspaceRow:
+    """The stored workspace: its document, version and the runs it submitted (oldest first)."""
+
+    version: int
+    content: dict[str, Any]
+    updated_by: str
+    updated_at: datetime
+    run_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """A request as stored: who filed it, the opportunity it concerns, the form's content."""
+
+    id: int
+    requester: str
+    opportunity_id: str
+    content: dict[str, Any]
+    submitted_at: datetime
+    run_id: int | None = None
+
+
+class WorkspaceStore(Protocol):
+    """What the workspace needs from storage; `store.Store` implements it."""
+
+    def workspace_version(self) -> int | None: ...
+    def get_workspace(self) -> WorkspaceRow | None: ...
+    def save_workspace(
+        self,
+        content: dict[str, Any],
+        expected_version: int | None,
+        actor: str,
+        request: PlanRequest | None = None,
+        run_id: int | None = None,
+    ) -> tuple[int, int | None]: ...
+    def list_plan_requests(
+        self, requester: str | None, limit: int, offset: int
+    ) -> tuple[list[PlanRequest], int]: ...
+    def get_plan_request(self, request_id: int) -> PlanRequest: ...
+    def link_plan_requests(self, opportunity_ids: list[str], run_id: int) -> int: ...
+
+
+class VersionConflictError(InvalidInputError):
+    """The workspace changed since the form was shown (someone else saved first)."""
+
+
+class RoleIn(BaseModel):
+    """One role a request asks for."""
+
+    skill: str = Field(min_length=1, max_length=100)
+    min_proficiency: Proficiency = 3
+    hours: Hours = Field(gt=0)
+    start_week: Week = 1
+    end_week: Week = 1
+
+
+class RequestIn(BaseModel):
+    """The request form: an opportunity of the pipeline, or a new one, and its roles."""
+
+    opportunity_id: str = Field("", max_length=200)
+    customer: str = Field("", max_length=200)
+    tier: Tier = "C"
+    industry: str = Field("", max_length=100)
+    region: str = Field("", max_length=100)
+    value: float = Field(0.0, ge=0, le=1e12)
+    win_probability: float = Field(0.5, ge=0, le=1)
+    roles: list[RoleIn] = Field(min_length=1, max_length=10)
+    notes: str = Field("", max_length=2000)
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """One role of a request and who serves it, if anyone."""
+
+    demand_id: str
+    skill: str
+    engineer_id: str | None
+    weeks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RequestLife:
+    """Where a request stands: `submitted`, `in_run`, `staffed`, `not_staffed`, `failed`."""
+
+    request: PlanRequest
+    stage: str
+    words: str
+    run: RunState | None = None
+    roles: list[Staffing] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WorkspaceService:
+    """The living plan over one store; runs and results through the run service."""
+
+    def __init__(self, store: WorkspaceStore, runs: RunService) -> None:
+        self.store = store
+        self.runs = runs
+        self._cached: tuple[int, Portfolio, WorkspaceRow] | None = None
+        self._explained: OrderedDict[int, Run] = OrderedDict()
+        self._snapshots: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
+        self._compared: OrderedDict[int, list[tuple[str, Summary]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -----------------------------------------------------------------------------------------
+    # The plan
+
+    def exists(self) -> bool:
+        return self.store.workspace_version() is not None
+
+    def current(self) -> tuple[Portfolio, WorkspaceRow]:
+        """The plan and its row; NotFoundError before anything was imported."""
+        version = self.store.workspace_version()
+        if version is None:
+            raise NotFoundError("the workspace is empty: import a portfolio first")
+        cached = self._cached
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        row = self.store.get_workspace()
+        if row is None:
+            raise NotFoundError("the workspace is empty: import a portfolio first")
+        portfolio = build_portfolio(row.content)
+        self._cached = (row.version, portfolio, row)
+        return portfolio, row
+
+    def plan(self) -> Portfolio:
+        return self.current()[0]
+
+    def replace(self, portfolio: Portfolio, principal: Principal) -> int:
+        """Import: the plan becomes `portfolio` (its previous assignments are dropped: runs
+        bring their own). Returns the new version."""
+        principal.require(Permission.WRITE)
+        version = self.store.workspace_version()
+        content = portfolio.model_copy(update={"previous": ()}).model_dump(mode="json")
+        return self.store.save_workspace(content, version, principal.name)[0]
+
+    def change(
+        self,
+        edit: Callable[[dict[str, Any]], None],
+        principal: Principal,
+        version: int | None = None,
+        permission: Permission = Permission.WRITE,
+        request: PlanRequest | None = None,
+    ) -> int:
+        """Apply `edit` to a copy of the plan's document and store it when the domain's rules
+        hold; InvalidInputError (nothing stored) otherwise. `version`: the one the form was
+        shown at, refused when the plan moved on since."""
+        principal.require(permission)
+        portfolio, row = self.current()
+        if version is not None and version != row.version:
+            raise VersionConflictError(
+                [
+                    InputIssue(
+                        "workspace",
+                        "version",
+                        f"changed since this form was shown (now version {row.version}, by "
+                        f"{row.updated_by}); reload and try again",
+                        version,
+                    )
+                ]
+            )
+        content = portfolio.model_dump(mode="json")
+        edit(content)
+        build_portfolio(content)  # Raises InvalidInputError naming record, field and value.
+        return self.store.save_workspace(content, row.version, principal.name, request)[0]
+
+    def set_fields(
+        self, kind: str, record_id: str, fields: dict[str, Any], principal: Principal, version: int
+    ) -> int:
+        """Change some fields of one engineer or opportunity."""
+        if kind not in ("engineers", "opportunities"):
+            raise NotFoundError(f"no kind of record {kind!r}")
+
+        def edit(content: dict[str, Any]) -> None:
+            for record in content[kind]:
+                if record["id"] == record_id:
+                    record.update(fields)
+                    return
+            raise NotFoundError(f"no {kind[:-1]} {record_id!r} in the workspace")
+
+        return self.change(edit, principal, version)
+
+    def direct(
+        self,
+        kind: str,
+        engineer_id: str,
+        opportunity_id: str,
+        principal: Principal,
+        reason: str = "",
+    ) -> int:
+        """Add a pin or a forbid (`kind`: pins | forbids) of an engineer on an opportunity,
+        replacing any directive of the other kind on the same pair."""
+        if kind not in ("pins", "forbids"):
+            raise NotFoundError(f"no kind of directive {kind!r}")
+        other = "forbids" if kind == "pins" else "pins"
+        portfolio = self.plan()
+        issues = []
+        if engineer_id not in portfolio.engineer_by_id():
+            issues.append(InputIssue("directive", "engineer_id", "no such engineer", engineer_id))
+        if opportunity_id not in portfolio.opportunity_by_id():
+            issues.append(
+                InputIssue("directive", "opportunity_id", "no such opportunity", opportunity_id)
+            )
+        if issues:
+            raise InvalidInputError(issues)
+
+        def edit(content: dict[str, Any]) -> None:
+            def same(d: dict[str, Any]) -> bool:
+                return bool(
+                    d["engineer_id"] == engineer_id and d["opportunity_id"] == opportunity_id
+                )
+
+            content[other] = [d for d in content.get(other, []) if not same(d)]
+            content[kind] = [d for d in content.get(kind, []) if not same(d)]
+            content[kind].append(
+                {
+                    "engineer_id": engineer_id,
+                    "opportunity_id": opportunity_id,
+                    "demand_id": "",
+                    "set_by": principal.name,
+                    "reason": reason,
+                }
+            )
+
+        return self.change(edit, principal)
+
+    def undirect(self, kind: str, index: int, principal: Principal) -> int:
+        """Remove the `index`-th pin or forbid."""
+
+        def edit(content: dict[str, Any]) -> None:
+            items = content.get(kind, [])
+            if kind not in ("pins", "forbids") or not 0 <= index < len(items):
+                raise NotFoundError(f"no {kind[:-1] if kind else 'directive'} number {index}")
+            del items[index]
+
+        return self.change(edit, principal)
+
+    # -----------------------------------------------------------------------------------------
+    # Requests
+
+    def file_request(self, form: dict[str, Any], principal: Principal) -> PlanRequest:
+        """Validate the request form and add its opportunity (when new) and demands to the
+        plan. InvalidInputError names each bad field by the form's names (`roles.0.hours`)."""
+        principal.require(Permission.REQUEST)
+        try:
+            asked = RequestIn.model_validate(form)
+        except ValidationError as error:
+            raise InvalidInputError(
+                [
+                    InputIssue(
+                        "request",
+                        ".".join(str(p) for p in item["loc"]),
+                        item["msg"],
+                        item.get("input"),
+                    )
+                    for item in error.errors()
+                ]
+            ) from None
+        portfolio, _ = self.current()
+        issues = self._request_issues(asked, portfolio)
+        if issues:
+            raise InvalidInputError(issues)
+        token = secrets.token_hex(3).upper()
+        opportunity_id = asked.opportunity_id or f"REQ-{token}"
+        demands = [
+            {
+                "id": f"{opportunity_id}/{role.skill}-{token}-{number}",
+                "opportunity_id": opportunity_id,
+                "skill": role.skill,
+                "min_proficiency": role.min_proficiency,
+                "hours": role.hours,
+                "start_week": role.start_week,
+                "end_week": role.end_week,
+                "required": True,
+            }
+            for number, role in enumerate(asked.roles, start=1)
+        ]
+        content = {
+            **asked.model_dump(mode="json"),
+            "opportunity_id": opportunity_id,
+            "new": not asked.opportunity_id,
+            "demand_ids": [d["id"] for d in demands],
+        }
+        request = PlanRequest(
+            id=0,
+            requester=principal.name,
+            opportunity_id=opportunity_id,
+            content=content,
+            submitted_at=_now(),
+        )
+
+        def edit(document: dict[str, Any]) -> None:
+            if not asked.opportunity_id:
+                document["opportunities"].append(
+                    {
+                        "id": opportunity_id,
+                        "customer": asked.customer,
+                        "tier": asked.tier,
+                        "industry": asked.industry,
+                        "region": asked.region,
+                        "value": asked.value,
+                        "win_probability": asked.win_probability,
+                        "requester": principal.name,
+                        "requested_at": request.submitted_at.isoformat(),
+                    }
+                )
+            document["demands"].extend(demands)
+
+        self.change(edit, principal, permission=Permission.REQUEST, request=request)
+        found, _ = self.store.list_plan_requests(principal.name, 1, 0)
+        return found[0]
+
+    @staticmethod
+    def _request_issues(asked: RequestIn, portfolio: Portfolio) -> list[InputIssue]:
+        issues = []
+        if asked.opportunity_id:
+            if asked.opportunity_id not in portfolio.opportunity_by_id():
+                issues.append(
+                    InputIssue(
+                        "request",
+                        "opportunity_id",
+                        "is not in the pipeline (leave it empty for a new opportunity)",
+                        asked.opportunity_id,
+                    )
+                )
+        else:
+            for name in ("customer", "industry", "region"):
+                if not getattr(asked, name).strip():
+                    issues.append(
+                        InputIssue("request", name, "is needed for a new opportunity", "")
+                    )
+            if asked.value <= 0:
+                issues.append(
+                    InputIssue("request", "value", "must be above 0 for a new one", asked.value)
+                )
+        skills = {s.id for s in portfolio.skills}
+        for number, role in enumerate(asked.roles):
+            if role.skill not in skills:
+                issues.append(
+                    InputIssue(
+                        "request", f"roles.{number}.skill", "is not a known skill", role.skill
+                    )
+                )
+            if role.end_week < role.start_week:
+                issues.append(
+                    InputIssue(
+                        "request",
+                        f"roles.{number}.end_week",
+                        f"must not be before the start week {role.start_week}",
+                        role.end_week,
+                    )
+                )
+            if role.end_week > portfolio.horizon_weeks:
+                issues.append(
+                    InputIssue(
+                        "request",
+                        f"roles.{number}.end_week",
+                        f"is after the plan's last week {portfolio.horizon_weeks}",
+                        role.end_week,
+                    )
+                )
+        return issues
+
+    def requests(
+        self, principal: Principal, limit: int = 50, offset: int = 0
+    ) -> tuple[list[PlanRequest], int]:
+        """A requester's own requests; every request for the other roles."""
+        mine = principal.name if principal.role is Role.REQUESTER else None
+        return self.store.list_plan_requests(mine, limit, offset)
+
+    def request(self, request_id: int, principal: Principal) -> PlanRequest:
+        found = self.store.get_plan_request(request_id)
+        if principal.role is Role.REQUESTER and found.requester != principal.name:
+            raise NotFoundError(f"no request {request_id} of yours")
+        return found
+
+    def life(self, request: PlanRequest) -> RequestLife:
+        """Where the request stands, read off the last run that took it in."""
+        if request.run_id is None:
+            return RequestLife(request, "submitted", "Submitted; waiting for this week's run.")
+        run = self.runs.get_run(request.run_id)
+        if not run.status.ended:
+            return RequestLife(
+                request, "in_run", f"In this week's run (run {run.id}, {run.status.value}).", run
+            )
+        if run.status is not JobStatus.DONE:
+            return RequestLife(
+                request,
+                "failed",
+                f"Run {run.id} ended {run.status.value} without a result; it waits for the next.",
+                run,
+            )
+        explained = self.explained(run.id)
+        demand_ids = list(request.content.get("demand_ids", []))
+        roles = []
+        for demand_id in demand_ids:
+            demand = explained.demands.get(demand_id)
+            served = explained.by_demand.get(demand_id)
+            weeks = tuple(demand.weeks(explained.portfolio.horizon_weeks)) if demand else ()
+            roles.append(
+                Staffing(
+                    demand_id,
+                    demand.skill if demand else "",
+                    served.engineer_id if served else None,
+                    weeks,
+                )
+            )
+        if roles and all(role.engineer_id for role in roles):
+            names = ", ".join(f"{r.engineer_id} ({r.skill})" for r in roles)
+            return RequestLife(request, "staffed", f"Staffed in run {run.id}: {names}.", run, roles)
+        from allocator.explain.explanations import explain_opportunity
+
+        explanation = explain_opportunity(explained, request.opportunity_id, with_price=False)
+        return RequestLife(
+            request,
+            "not_staffed",
+            f"Not staffed in run {run.id}. {explanation.summary}",
+            run,
+            roles,
+            explanation.reasons,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # Weekly runs
+
+    def run_week(
+        self, principal: Principal, time_limit: float | None = None, seed: int = 0
+    ) -> RunState:
+        """Snapshot the plan into a stored portfolio and submit its run, continuing from the
+        workspace's last run that ended with a result."""
+        principal.require(Permission.WRITE)
+        portfolio, row = self.current()
+        entry = self.runs.add_portfolio(portfolio, principal)
+        previous = self.last_done_run()
+        run = self.runs.submit(
+            RunRequest(
+                portfolio_id=entry.id,
+                previous_run_id=None if previous is None else previous.id,
+                time_limit=time_limit,
+                seed=seed,
+            ),
+            principal,
+        )
+        self.store.save_workspace(row.content, row.version, principal.name, run_id=run.id)
+        self.store.link_plan_requests([o.id for o in portfolio.opportunities], run.id)
+        return run
+
+    def run_ids(self) -> tuple[int, ...]:
+        """The runs the workspace submitted, newest first."""
+        row = self.store.get_workspace() if self._cached is None else self.current()[1]
+        return tuple(reversed(row.run_ids)) if row else ()
+
+    def weekly_runs(self) -> list[RunState]:
+        return [self.runs.get_run(number) for number in self.run_ids()]
+
+    def last_done_run(self) -> RunState | None:
+        for number in self.run_ids():
+            run = self.runs.get_run(number)
+            if run.status is JobStatus.DONE:
+                return run
+        return None
+
+    def snapshot(self, run_id: int) -> tuple[Portfolio, Allocation]:
+        """A finished run's portfolio and allocation, read typed once and kept for a few runs
+        (a run's records never change); ConflictError while it has no result."""
+        with self._lock:
+            if run_id in self._snapshots:
+                self._snapshots.move_to_end(run_id)
+                return self._snapshots[run_id]
+        _, allocation = self.runs.result(run_id)
+        found = (self.runs.accepted(run_id).portfolio, allocation)
+        with self._lock:
+            self._snapshots[run_id] = found
+            while len(self._snapshots) > 4:
+                self._snapshots.popitem(last=False)
+        return found
+
+    def compared(self, run_id: int) -> list[tuple[str, Summary]]:
+        """The run's headline figures next to the status quo (seniority first, first come
+        first served) and the greedy (value density) on the same snapshot; kept per run."""
+        from allocator.io.report import summarize
+        from allocator.solve.baselines import run_baseline
+
+        with self._lock:
+            if run_id in self._compared:
+                return self._compared[run_id]
+        portfolio, allocation = self.snapshot(run_id)
+        rows = [("this run", summarize(portfolio, allocation))]
+        for name, label in BASELINES:
+            rows.append((label, summarize(portfolio, run_baseline(portfolio, name))))
+        with self._lock:
+            self._compared[run_id] = rows
+            while len(self._compared) > 8:
+                self._compared.popitem(last=False)
+        return rows
+
+    def explained(self, run_id: int) -> Run:
+        """The explanations' look-ups of a finished run, built once and kept for a few runs."""
+        with self._lock:
+            if run_id in self._explained:
+                self._explained.move_to_end(run_id)
+                return self._explained[run_id]
+        from allocator.explain.explanations import Run
+
+        run = Run.of(*self.snapshot(run_id))
+        with self._lock:
+            self._explained[run_id] = run
+            while len(self._explained) > 4:
+                self._explained.popitem(last=False)
+        return run
+
+
+__all__ = [
+    "PlanRequest",
+    "RequestIn",
+    "RequestLife",
+    "RoleIn",
+    "Staffing",
+    "VersionConflictError",
+    "WorkspaceRow",
+    "WorkspaceService",
+    "WorkspaceStore",
+]

@@ -1,0 +1,46 @@
+"""The planning web app: server-rendered pages (Jinja2, htmx for partial updates) in the API's
+FastAPI app, over the same services as the API (runs, explanations, the workspace).
+
+    home      sign in / out, the start page, the local API documentation
+    requests  the request form (role requester) and each request's life
+    plan      pipeline and team: lists with filters, sorting and paging, edits, import
+    runs      the weekly run: submit, live progress, cancel, summary
+    board     engineers x weeks by utilization, unstaffed demand, the explanation drawer
+    audit     the chain's verification, every run's inputs and result, a diff of two runs
+
+`mount(app, store)` adds them, the static files (one CSS file; htmx, Swagger UI and ReDoc
+vendored from npm) and the page errors (sign-in redirect, 403 page).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from allocator.service.runs import RunService
+from allocator.service.workspace import WorkspaceService, WorkspaceStore
+from allocator.web.pages import audit, board, home, plan, requests, runs
+from allocator.web.pages.kit import WEB, PageForbidden, SignInNeeded, render, to_sign_in
+
+
+def mount(app: FastAPI, store: WorkspaceStore) -> None:
+    """Add the pages, static files and page error handlers to the API's app."""
+    service: RunService = app.state.service
+    app.state.workspace = WorkspaceService(store, service)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    for module in (home, requests, plan, runs, board, audit):
+        app.include_router(module.router)
+    app.add_exception_handler(SignInNeeded, _sign_in)
+    app.add_exception_handler(PageForbidden, _forbidden)
+
+
+async def _sign_in(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInNeeded)
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": "/app/signin"})
+    return to_sign_in(error.back)
+
+
+async def _forbidden(request: Request, error: Exception) -> Response:
+    return render(request, "error.html", None, status=403, title="Not allowed", message=str(error))

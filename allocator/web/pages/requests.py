@@ -1,0 +1,156 @@
+"""The request form (role requester) and each request's life: submitted, in this week's run,
+staffed (by whom, which weeks) or not staffed (the reason, from the explanations). Requesters
+see only their own requests; planners, viewers and auditors see all."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from allocator.errors import InvalidInputError, NotFoundError
+from allocator.model import Portfolio
+from allocator.service.keys import Permission
+from allocator.web.pages.kit import (
+    PAGE_SIZE,
+    PageForbidden,
+    Session,
+    SignedIn,
+    field_problems,
+    posted,
+    redirect,
+    render,
+    workspace_of,
+)
+
+router = APIRouter(include_in_schema=False)
+
+ROLE_ROWS = 3
+ROLE_FIELDS = ("skill", "min_proficiency", "hours", "start_week", "end_week")
+TEXT_FIELDS = ("opportunity_id", "customer", "tier", "industry", "region", "notes")
+NUMBER_FIELDS = ("value", "win_probability")
+
+
+def _may_see(session: Session) -> None:
+    if not (session.may(Permission.REQUEST) or session.may(Permission.READ)):
+        raise PageForbidden("this role may not see requests")
+
+
+@router.get("/app/requests")
+def list_requests(
+    request: Request,
+    session: SignedIn,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    _may_see(session)
+    workspace = workspace_of(request)
+    found, total = workspace.requests(session.principal, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    lives = [workspace.life(item) for item in found]
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(
+        request, "requests.html", session, lives=lives, total=total, page=page, pages=pages
+    )
+
+
+def _choices(plan: Portfolio) -> dict[str, Any]:
+    return {
+        "skills": sorted(s.id for s in plan.skills),
+        "regions": sorted(
+            {o.region for o in plan.opportunities} | {e.region for e in plan.engineers}
+        ),
+        "industries": sorted({o.industry for o in plan.opportunities}),
+        "opportunities": [o.id for o in plan.opportunities[:300]],
+        "weeks": plan.horizon_weeks,
+        "rows": ROLE_ROWS,
+    }
+
+
+@router.get("/app/requests/new")
+def request_form(request: Request, session: SignedIn) -> HTMLResponse:
+    session.require(Permission.REQUEST)
+    plan = workspace_of(request).plan()
+    values = {"tier": "C", "win_probability": "0.5", "roles.0.min_proficiency": "3"}
+    return render(
+        request, "request_form.html", session, values=values, problems={}, **_choices(plan)
+    )
+
+
+def _form_document(form: dict[str, str]) -> dict[str, Any]:
+    """The posted fields as the request's document: empty role rows dropped, numbers given
+    as typed (the service's validation names each bad one)."""
+    document: dict[str, Any] = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
+    for name in NUMBER_FIELDS:
+        given = form.get(name, "").strip()
+        if given:
+            document[name] = given
+    roles = []
+    for row in range(ROLE_ROWS):
+        role = {name: form.get(f"roles.{row}.{name}", "").strip() for name in ROLE_FIELDS}
+        if not role["skill"] and not role["hours"]:
+            continue
+        roles.append({name: value for name, value in role.items() if value})
+    document["roles"] = roles
+    return document
+
+
+@router.post("/app/requests/new")
+async def file_request(request: Request, session: SignedIn) -> Response:
+    session.require(Permission.REQUEST)
+    posted_form = await posted(request, session)
+    form = {name: str(value) for name, value in posted_form.items() if name != "csrf"}
+    workspace = workspace_of(request)
+    document = _form_document(form)
+    try:
+        filed = await run_in_threadpool(workspace.file_request, document, session.principal)
+    except InvalidInputError as error:
+        problems = field_problems(error)
+        if "roles" in problems and not document["roles"]:
+            problems["roles.0.skill"] = "give at least one role: " + problems.pop("roles")
+        plan = workspace.plan()
+        return render(
+            request,
+            "request_form.html",
+            session,
+            status=422,
+            values=form,
+            problems=_renumbered(problems, document, form),
+            **_choices(plan),
+        )
+    return redirect(f"/app/requests/{filed.id}")
+
+
+def _renumbered(
+    problems: dict[str, str], document: dict[str, Any], form: dict[str, str]
+) -> dict[str, str]:
+    """Role problems named by the form's row (empty rows were dropped before validation)."""
+    rows = [
+        row
+        for row in range(ROLE_ROWS)
+        if form.get(f"roles.{row}.skill", "").strip() or form.get(f"roles.{row}.hours", "").strip()
+    ]
+    found = {}
+    for name, text in problems.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "roles" and parts[1].isdigit():
+            index = int(parts[1])
+            if index < len(rows):
+                name = f"roles.{rows[index]}.{parts[2]}"
+        found[name] = text
+    return found
+
+
+@router.get("/app/requests/{request_id}")
+def show_request(
+    request: Request,
+    session: SignedIn,
+    request_id: Annotated[int, Path(ge=1, le=2**53)],
+) -> HTMLResponse:
+    _may_see(session)
+    workspace = workspace_of(request)
+    try:
+        found = workspace.request(request_id, session.principal)
+    except NotFoundError as error:
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
+    return render(request, "request.html", session, life=workspace.life(found))

@@ -1,0 +1,118 @@
+"""The weekly run: submit the workspace's run with a time limit, follow it live (objective,
+bound and gap, polled by htmx; a plain reload works without JavaScript), cancel it, and read
+its summary next to the status quo and the greedy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from allocator.errors import AllocatorError, NotFoundError
+from allocator.service.keys import Permission
+from allocator.web.pages.kit import (
+    SignedIn,
+    posted,
+    redirect,
+    render,
+    service_of,
+    workspace_of,
+)
+
+router = APIRouter(include_in_schema=False)
+
+RunId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+@router.get("/app/runs")
+def weekly(request: Request, session: SignedIn) -> HTMLResponse:
+    session.require(Permission.READ)
+    workspace = workspace_of(request)
+    limit = service_of(request).settings.max_time_limit
+    values = {"time_limit": str(service_of(request).settings.default_time_limit)}
+    return render(
+        request,
+        "runs.html",
+        session,
+        runs=workspace.weekly_runs()[:50],
+        values=values,
+        problems={},
+        max_time_limit=limit,
+    )
+
+
+@router.post("/app/runs")
+async def submit(request: Request, session: SignedIn) -> Response:
+    session.require(Permission.WRITE)
+    form = await posted(request, session)
+    given = str(form.get("time_limit", "")).strip()
+    limit = service_of(request).settings.max_time_limit
+    problems = {}
+    try:
+        seconds = float(given)
+        if not 0.5 <= seconds <= limit:
+            problems["time_limit"] = f"must be between 0.5 and {limit:g} seconds (got {given!r})"
+    except ValueError:
+        problems["time_limit"] = f"must be a number of seconds (got {given!r})"
+    if not problems:
+        try:
+            run = await run_in_threadpool(
+                workspace_of(request).run_week, session.principal, seconds
+            )
+            return redirect(f"/app/runs/{run.id}")
+        except AllocatorError as error:
+            problems["time_limit"] = str(error)
+    return render(
+        request,
+        "runs.html",
+        session,
+        status=422,
+        runs=workspace_of(request).weekly_runs()[:50],
+        values={"time_limit": given},
+        problems=problems,
+        max_time_limit=limit,
+    )
+
+
+@router.get("/app/runs/{run_id}")
+def run_page(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
+    session.require(Permission.READ)
+    try:
+        run = service_of(request).get_run(run_id)
+    except NotFoundError as error:
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
+    return render(request, "run.html", session, run=run)
+
+
+@router.get("/app/runs/{run_id}/progress")
+def progress(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
+    """The live part of the run page (htmx polls it every second while the run goes on)."""
+    session.require(Permission.READ)
+    run = service_of(request).get_run(run_id)
+    return render(request, "run_progress.html", session, run=run)
+
+
+@router.get("/app/runs/{run_id}/summary")
+async def summary(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
+    """The finished run's figures next to the baselines (solved here on first request)."""
+    session.require(Permission.READ)
+    try:
+        rows = await run_in_threadpool(workspace_of(request).compared, run_id)
+    except AllocatorError as error:
+        return render(request, "error_part.html", session, message=str(error))
+    return render(request, "run_summary.html", session, rows=rows, run_id=run_id)
+
+
+@router.post("/app/runs/{run_id}/cancel")
+async def cancel(request: Request, session: SignedIn, run_id: RunId) -> Response:
+    session.require(Permission.WRITE)
+    await posted(request, session)
+    try:
+        await run_in_threadpool(service_of(request).cancel, run_id, session.principal)
+    except AllocatorError as error:
+        return render(
+            request, "error.html", session, 409, title="Cannot cancel", message=str(error)
+        )
+    return redirect(f"/app/runs/{run_id}", request)

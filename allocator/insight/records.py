@@ -31,7 +31,7 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -131,6 +131,8 @@ def read_rows(name: str, data: bytes) -> list[dict[str, str]]:
 
 
 def _missing_columns(name: str, rows: list[dict[str, str]], columns: Sequence[str]) -> None:
+    """A file without one of the columns is refused as a whole (rows as JSON objects are
+    completed with empty cells first, see `text_rows`)."""
     if not rows:
         return
     absent = [c for c in columns if c not in rows[0]]
@@ -146,14 +148,16 @@ def _number(text: str) -> float:
     return value
 
 
-def parse_actuals(name: str, rows: list[dict[str, str]]) -> list[Actual]:
+def parse_actuals(
+    name: str, rows: list[dict[str, str]], locate: Callable[[int], str] | None = None
+) -> list[Actual]:
     """Actuals from rows (`read_rows`); every bad cell is reported, nothing half-read."""
     _missing_columns(name, rows, ACTUALS_COLUMNS)
     issues: list[InputIssue] = []
     found: list[Actual] = []
     seen: dict[tuple[str, str, str], int] = {}
     for index, row in enumerate(rows):
-        where = f"{name} row {index + 2}"
+        where = locate(index) if locate else f"{name} row {index + 2}"
         before = len(issues)
         for column in ("engineer_id", "opportunity_id"):
             if not row[column]:
@@ -161,14 +165,14 @@ def parse_actuals(name: str, rows: list[dict[str, str]]) -> list[Actual]:
         try:
             week_monday(row["week"])
         except ValueError as error:
-            issues.append(InputIssue(where, "week", str(error), row["week"]))
+            issues.append(InputIssue(where, "week", str(error), row["week"] or None))
         try:
             hours = _number(row["hours"])
             if not 0 <= hours <= 168:
                 raise ValueError
         except ValueError:
             issues.append(
-                InputIssue(where, "hours", "must be a number of hours 0..168", row["hours"])
+                InputIssue(where, "hours", "must be a number of hours 0..168", row["hours"] or None)
             )
         if len(issues) > before:
             continue
@@ -184,7 +188,9 @@ def parse_actuals(name: str, rows: list[dict[str, str]]) -> list[Actual]:
     return found
 
 
-def parse_outcomes(name: str, rows: list[dict[str, str]]) -> list[Outcome]:
+def parse_outcomes(
+    name: str, rows: list[dict[str, str]], locate: Callable[[int], str] | None = None
+) -> list[Outcome]:
     """Outcomes from rows (`read_rows`); one per opportunity."""
     _missing_columns(name, rows, OUTCOMES_COLUMNS)
     issues: list[InputIssue] = []
@@ -192,13 +198,15 @@ def parse_outcomes(name: str, rows: list[dict[str, str]]) -> list[Outcome]:
     seen: dict[str, int] = {}
     kinds = ", ".join(kind.value for kind in OutcomeKind)
     for index, row in enumerate(rows):
-        where = f"{name} row {index + 2}"
+        where = locate(index) if locate else f"{name} row {index + 2}"
         before = len(issues)
         if not row["opportunity_id"]:
             issues.append(InputIssue(where, "opportunity_id", "must not be empty"))
         kind = OutcomeKind._value2member_map_.get(row["outcome"].lower())
         if kind is None:
-            issues.append(InputIssue(where, "outcome", f"must be one of {kinds}", row["outcome"]))
+            issues.append(
+                InputIssue(where, "outcome", f"must be one of {kinds}", row["outcome"] or None)
+            )
         value: float | None = None
         if row["value"]:
             try:
@@ -206,15 +214,21 @@ def parse_outcomes(name: str, rows: list[dict[str, str]]) -> list[Outcome]:
                 if value < 0:
                     raise ValueError
             except ValueError:
-                issues.append(InputIssue(where, "value", "must be a number >= 0", row["value"]))
+                issues.append(
+                    InputIssue(where, "value", "must be a number >= 0", row["value"] or None)
+                )
         if kind is OutcomeKind.WON and not row["value"]:
             issues.append(InputIssue(where, "value", "a won deal needs the value won"))
         if kind is not None and kind is not OutcomeKind.WON and row["value"]:
-            issues.append(InputIssue(where, "value", "only a won deal has a value", row["value"]))
+            issues.append(
+                InputIssue(where, "value", "only a won deal has a value", row["value"] or None)
+            )
         try:
             decided = date.fromisoformat(row["date"])
         except ValueError:
-            issues.append(InputIssue(where, "date", "must be a date YYYY-MM-DD", row["date"]))
+            issues.append(
+                InputIssue(where, "date", "must be a date YYYY-MM-DD", row["date"] or None)
+            )
         if len(issues) > before or kind is None:
             continue
         if row["opportunity_id"] in seen:
@@ -228,6 +242,15 @@ def parse_outcomes(name: str, rows: list[dict[str, str]]) -> list[Outcome]:
     if issues:
         raise InvalidInputError(issues)
     return found
+
+
+def text_rows(
+    records: Sequence[Mapping[str, object]], columns: Sequence[str]
+) -> list[dict[str, str]]:
+    """JSON objects as rows of text cells, a missing or null field as an empty cell."""
+    return [
+        {c: "" if r.get(c) is None else str(r.get(c)).strip() for c in columns} for r in records
+    ]
 
 
 def load_actuals(path: str | Path) -> list[Actual]:

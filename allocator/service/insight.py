@@ -1,0 +1,232 @@
+"""Actuals and outcomes in the service: imports recorded in the audit chain, and the reports
+over a stored portfolio's history.
+
+Orchestration, no formats and no SQL: an import is parsed and checked by
+`allocator.insight.records` (every bad row named; nothing is stored when one is bad), then
+stored through the `InsightStore` protocol (implemented by `store.insight.InsightRepository`)
+as rows plus one ledger record (`actuals` or `outcomes`, content: the source's name and every
+row), so that `GET /v1/audit/verify` covers them like runs. A later import of the same
+(engineer, opportunity, week) or opportunity supersedes the earlier one; both stay in the
+ledger.
+
+A report reads a stored portfolio, its finished runs (the result of the latest run filed
+under each ISO week is that week's plan) and every stored actual and outcome (those naming
+engineers or opportunities the portfolio does not know are left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from allocator.errors import InputIssue, InvalidInputError
+from allocator.insight.calibration import CalibrationReport, calibration_report
+from allocator.insight.contribution import ContributionReport, contribution_report
+from allocator.insight.evidence import EvidenceReport, evidence_report
+from allocator.insight.investment import GROUPINGS, InvestmentReport, investment_report
+from allocator.insight.records import (
+    ACTUALS_COLUMNS,
+    OUTCOMES_COLUMNS,
+    Actual,
+    Outcome,
+    PlannedActual,
+    PlannedRun,
+    check_references,
+    parse_actuals,
+    parse_outcomes,
+    planned_vs_actual,
+    read_rows,
+    text_rows,
+)
+from allocator.model import Portfolio
+from allocator.service.jobs import ConflictError
+from allocator.service.keys import Principal
+from allocator.service.runs import RunFilter, RunService, RunStatus
+
+
+@dataclass(frozen=True)
+class ImportEntry:
+    """One stored import of actuals or outcomes."""
+
+    id: int
+    kind: str
+    source: str
+    rows: int
+    ledger_seq: int
+    imported_by: str
+    imported_at: datetime
+
+
+class InsightStore(Protocol):
+    """What the imports need from storage; `store.insight.InsightRepository` implements it."""
+
+    def add_actuals(self, source: str, actor: str, rows: Sequence[Actual]) -> ImportEntry: ...
+    def add_outcomes(self, source: str, actor: str, rows: Sequence[Outcome]) -> ImportEntry: ...
+    def actuals(self) -> list[Actual]: ...
+    def outcomes(self) -> list[Outcome]: ...
+
+
+MAX_ROWS = 100_000
+"""Most rows one import may hold."""
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    """A stored portfolio with its runs' plans, and the actuals and outcomes it knows."""
+
+    portfolio: Portfolio
+    runs: list[PlannedRun]
+    actuals: list[Actual]
+    outcomes: list[Outcome]
+
+
+class InsightService:
+    """Imports and reports over the run service's store.
+
+    >>> insight = InsightService(run_service, InsightRepository(store))  # doctest: +SKIP
+    """
+
+    def __init__(self, runs: RunService, store: InsightStore) -> None:
+        self.runs = runs
+        self.store = store
+
+    # -----------------------------------------------------------------------------------------
+    # Imports
+
+    def import_actuals(
+        self,
+        source: str,
+        rows: list[dict[str, str]],
+        principal: Principal,
+        portfolio_id: int | None = None,
+        json_rows: bool = False,
+    ) -> ImportEntry:
+        """Store actuals (rows of text cells); `portfolio_id` checks their references."""
+        actuals = parse_actuals(source, self._bounded(source, rows), _locate(json_rows))
+        self._check(portfolio_id, actuals, [])
+        return self.store.add_actuals(source, principal.name, actuals)
+
+    def import_outcomes(
+        self,
+        source: str,
+        rows: list[dict[str, str]],
+        principal: Principal,
+        portfolio_id: int | None = None,
+        json_rows: bool = False,
+    ) -> ImportEntry:
+        """Store outcomes (rows of text cells); `portfolio_id` checks their references."""
+        outcomes = parse_outcomes(source, self._bounded(source, rows), _locate(json_rows))
+        self._check(portfolio_id, [], outcomes)
+        return self.store.add_outcomes(source, principal.name, outcomes)
+
+    def _check(
+        self, portfolio_id: int | None, actuals: list[Actual], outcomes: list[Outcome]
+    ) -> None:
+        if portfolio_id is not None:
+            check_references(self.runs.get_portfolio(portfolio_id)[1], actuals, outcomes)
+
+    @staticmethod
+    def _bounded(source: str, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        if not rows:
+            raise InvalidInputError([InputIssue(source, "", "holds no rows")])
+        if len(rows) > MAX_ROWS:
+            raise InvalidInputError([InputIssue(source, "", f"holds more than {MAX_ROWS} rows")])
+        return rows
+
+    def actuals(self, week: str | None = None, engineer_id: str | None = None) -> list[Actual]:
+        return [
+            a
+            for a in self.store.actuals()
+            if (week is None or a.week == week)
+            and (engineer_id is None or a.engineer_id == engineer_id)
+        ]
+
+    def outcomes(self) -> list[Outcome]:
+        return self.store.outcomes()
+
+    # -----------------------------------------------------------------------------------------
+    # Reports
+
+    def history(self, portfolio_id: int) -> StoredHistory:
+        """The stored portfolio, the plans of its finished runs, and what is known of it."""
+        _, portfolio = self.runs.get_portfolio(portfolio_id)
+        latest: dict[str, int] = {}
+        offset = 0
+        while True:
+            page, total = self.runs.list_runs(
+                RunFilter(status=RunStatus.DONE, portfolio_id=portfolio_id), 200, offset
+            )
+            for state in page:
+                latest[state.week] = max(latest.get(state.week, 0), state.id)
+            offset += len(page)
+            if not page or offset >= total:
+                break
+        runs = []
+        for week, run_id in sorted(latest.items()):
+            try:
+                _, allocation = self.runs.result(run_id)
+            except ConflictError:  # A done run always has a result; kept safe.
+                continue
+            runs.append(PlannedRun(week, allocation, portfolio.horizon_weeks))
+        engineers = portfolio.engineer_by_id()
+        opportunities = portfolio.opportunity_by_id()
+        actuals = [
+            a
+            for a in self.store.actuals()
+            if a.engineer_id in engineers and a.opportunity_id in opportunities
+        ]
+        outcomes = [o for o in self.store.outcomes() if o.opportunity_id in opportunities]
+        return StoredHistory(portfolio, runs, actuals, outcomes)
+
+    def investment(
+        self,
+        portfolio_id: int,
+        by: str = "stage",
+        level_rates: Mapping[str, float] | None = None,
+    ) -> InvestmentReport:
+        if by not in GROUPINGS:
+            raise InvalidInputError(
+                [InputIssue("query", "by", f"must be one of {', '.join(GROUPINGS)}", by)]
+            )
+        h = self.history(portfolio_id)
+        return investment_report(
+            h.portfolio, h.actuals, h.outcomes, h.runs, level_rates, ["all", by]
+        )
+
+    def calibration(self, portfolio_id: int) -> CalibrationReport:
+        h = self.history(portfolio_id)
+        return calibration_report(h.portfolio, h.outcomes)
+
+    def contribution(self, portfolio_id: int, engineer_id: str | None = None) -> ContributionReport:
+        h = self.history(portfolio_id)
+        if engineer_id is not None and engineer_id not in h.portfolio.engineer_by_id():
+            raise InvalidInputError(
+                [InputIssue("query", "engineer_id", "unknown engineer", engineer_id)]
+            )
+        asked = None if engineer_id is None else [engineer_id]
+        return contribution_report(h.portfolio, h.actuals, h.outcomes, h.runs, asked)
+
+    def ratios(self, portfolio_id: int) -> EvidenceReport:
+        h = self.history(portfolio_id)
+        return evidence_report(h.portfolio, h.actuals, h.outcomes)
+
+    def planned_vs_actual(self, portfolio_id: int) -> list[PlannedActual]:
+        h = self.history(portfolio_id)
+        return planned_vs_actual(h.runs, h.actuals)
+
+
+def _locate(json_rows: bool) -> Callable[[int], str] | None:
+    """Rows sent as JSON are named by their path (`$.rows[0]`), file rows by their line."""
+    return (lambda index: f"$.rows[{index}]") if json_rows else None
+
+
+def rows_from_file(name: str, data: bytes) -> list[dict[str, str]]:
+    """An uploaded CSV or .xlsx file's rows (text cells)."""
+    return read_rows(name, data)
+
+
+def rows_from_json(records: Sequence[Mapping[str, object]], kind: str) -> list[dict[str, str]]:
+    """JSON objects as rows of the kind's columns (`actuals` or `outcomes`)."""
+    return text_rows(records, ACTUALS_COLUMNS if kind == "actuals" else OUTCOMES_COLUMNS)

@@ -1,0 +1,155 @@
+"""The tables of actuals and outcomes, and their repository over a `Store`.
+
+Owns the SQL of imports: each import writes its rows and one ledger record (kind `actuals` or
+`outcomes`, subject = the import's number within its kind, content = the source's name and
+every row) in one transaction, through the store's own ledger append, so that the audit
+chain covers them like runs. Rows point at their import's ledger record (`import_seq`);
+reading keeps, per (engineer, opportunity, week) or per opportunity, the row of the latest
+import. Schema: migration 0007.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from allocator.insight.records import Actual, Outcome, OutcomeKind
+from allocator.service.insight import ImportEntry
+from allocator.store.repository import Store, _utc, ledger_table, now
+
+metadata = MetaData()
+ID = BigInteger().with_variant(Integer, "sqlite")
+actuals_table = Table(
+    "actuals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("engineer_id", String(200), nullable=False),
+    Column("opportunity_id", String(200), nullable=False),
+    Column("week", String(10), nullable=False, index=True),
+    Column("hours", Float, nullable=False),
+)
+outcomes_table = Table(
+    "outcomes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("opportunity_id", String(200), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("value", Float),
+    Column("decided_on", Date, nullable=False),
+)
+
+
+class InsightRepository:
+    """Imports of actuals and outcomes in `store`'s database (see the module doc)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add_actuals(self, source: str, actor: str, rows: Sequence[Actual]) -> ImportEntry:
+        values = [a.model_dump() for a in rows]
+        return self._add("actuals", actuals_table, source, actor, values)
+
+    def add_outcomes(self, source: str, actor: str, rows: Sequence[Outcome]) -> ImportEntry:
+        values = [
+            {
+                "opportunity_id": o.opportunity_id,
+                "outcome": o.outcome.value,
+                "value": o.value,
+                "decided_on": o.date,
+            }
+            for o in rows
+        ]
+        return self._add("outcomes", outcomes_table, source, actor, values)
+
+    def _add(
+        self, kind: str, table: Table, source: str, actor: str, values: list[dict[str, Any]]
+    ) -> ImportEntry:
+        with self.store._write() as connection:
+            # The rows first (a write: takes the lock), then the record that seals them.
+            connection.execute(insert(table), values)
+            number = self._count(connection, kind) + 1
+            content = {
+                "source": source,
+                "rows": [
+                    {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+                    for row in values
+                ],
+            }
+            seq = self.store._append(connection, kind, number, actor, content)
+            connection.execute(
+                update(table).where(table.c.import_seq.is_(None)).values(import_seq=seq)
+            )
+            recorded = connection.execute(
+                select(ledger_table.c.recorded_at).where(ledger_table.c.seq == seq)
+            ).scalar_one()
+        return ImportEntry(
+            id=number,
+            kind=kind,
+            source=source,
+            rows=len(values),
+            ledger_seq=seq,
+            imported_by=actor,
+            imported_at=_utc(datetime.fromisoformat(recorded)) or now(),
+        )
+
+    @staticmethod
+    def _count(connection: Connection, kind: str) -> int:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(ledger_table).where(ledger_table.c.kind == kind)
+            ).scalar_one()
+        )
+
+    def actuals(self) -> list[Actual]:
+        """Every stored actual, the latest import's row per (engineer, opportunity, week)."""
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(actuals_table).order_by(actuals_table.c.import_seq, actuals_table.c.id)
+            ).all()
+        latest = {
+            (r.engineer_id, r.opportunity_id, r.week): Actual(
+                engineer_id=r.engineer_id,
+                opportunity_id=r.opportunity_id,
+                week=r.week,
+                hours=r.hours,
+            )
+            for r in rows
+        }
+        return list(latest.values())
+
+    def outcomes(self) -> list[Outcome]:
+        """Every stored outcome, the latest import's row per opportunity."""
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(outcomes_table).order_by(outcomes_table.c.import_seq, outcomes_table.c.id)
+            ).all()
+        latest = {
+            r.opportunity_id: Outcome(
+                opportunity_id=r.opportunity_id,
+                outcome=OutcomeKind(r.outcome),
+                value=r.value,
+                date=r.decided_on,
+            )
+            for r in rows
+        }
+        return list(latest.values())

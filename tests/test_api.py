@@ -180,7 +180,10 @@ def test_size_limits_answer_413_and_422(tmp_path: Path) -> None:
         document = portfolio_document(engineers=6, opportunities=2)
         many = small.post("/v1/portfolios", json=document)
         assert many.status_code == 422
-        assert texts(many) == ["$.engineers: at most 5 are accepted by this server (got 6)"]
+        assert texts(many) == [
+            "$.engineers: at most 5 engineers are accepted by this server "
+            "(ALLOCATOR_MAX_ENGINEERS) (got 6)"
+        ]
 
 
 def test_an_unknown_portfolio_is_not_found(api: Api) -> None:
@@ -321,7 +324,7 @@ def test_path_and_query_errors_are_422_not_500(api: Api) -> None:
         "submitted_by, week)"
     ]
     for body, text in [
-        (b"\xff{", "request body: cannot be read: There was an error parsing the body"),
+        (b"\xff{", "request body: is not UTF-8 text"),
         (
             b"{",
             "request body: is not valid JSON: Expecting property name enclosed in double quotes",

@@ -24,7 +24,7 @@ from allocator.insight.calibration import (
     calibration_report,
 )
 from allocator.insight.contribution import contribution_report
-from allocator.insight.evidence import evidence_report
+from allocator.insight.evidence import evidence_report, sweep_from_evidence
 from allocator.insight.feedback import feed_actuals
 from allocator.insight.history import (
     decision_weeks,
@@ -49,6 +49,7 @@ from allocator.insight.records import (
 from allocator.insight.stats import mean, ratio_of_sums, wilson
 from allocator.model import Allocation, Assignment, Portfolio, SolveStatus
 from allocator.solver import SolveOptions
+from allocator.whatif.sweep import SweepOptions
 
 # --------------------------------------------------------------------------------------------
 # Intervals
@@ -351,6 +352,7 @@ def test_bias_items_are_checked() -> None:
         parse_bias(["colour=red:2"])
 
 
+@pytest.mark.slow  # Real solves: a sweep of two headcounts / four weekly runs.
 def test_a_generated_history_produces_the_reports(tmp_path) -> None:
     history = generate_history(
         generate(12, 40, seed=3), weeks=4, time_limit=1.0, seed=2, support_lift=0.2
@@ -384,3 +386,17 @@ def test_the_calibrated_run_is_shown_as_a_what_if_first() -> None:
     assert all(f.factor == 0.0 for f in whatif.factors if f.used)
     assert whatif.comparison.name == "calibrated"
     assert whatif.comparison.figures.expected_value_covered == 0.0
+
+
+@pytest.mark.slow  # Real solves: a sweep of two headcounts / four weekly runs.
+def test_a_sweep_starts_from_the_measured_ratio() -> None:
+    portfolio = _portfolio()
+    curve = sweep_from_evidence(
+        portfolio, region="R1", extra=1, options=SweepOptions(time_limit=1.0, processes=1)
+    )
+    assert (curve.current_presales, [p.presales for p in curve.points]) == (1, [1, 2])
+    report = evidence_report(portfolio, ACTUALS, OUTCOMES, {"region R1": curve})
+    row = next(r for r in report.rows if r.scope == "region R1")
+    assert (row.sweep_from, row.sweep_marginal_value) == ("1:2", curve.points[1].marginal_value)
+    with pytest.raises(InvalidInputError, match="no presales engineers"):
+        sweep_from_evidence(portfolio, industry="finance")

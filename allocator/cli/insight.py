@@ -29,7 +29,7 @@ from allocator.cli.errors import bad_input_exits
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.insight.calibration import DIMENSIONS, calibrated_whatif, calibration_report
 from allocator.insight.contribution import contribution_report
-from allocator.insight.evidence import evidence_report
+from allocator.insight.evidence import evidence_report, sweep_from_evidence
 from allocator.insight.feedback import feed_actuals
 from allocator.insight.history import generate_history, load_history, parse_bias, write_history
 from allocator.insight.investment import GROUPINGS, investment_report
@@ -38,6 +38,7 @@ from allocator.insight.records import week_monday
 from allocator.insight.stats import Estimate
 from allocator.io.formats import load_portfolio, write_portfolio_csv
 from allocator.solver import SolveOptions
+from allocator.whatif.sweep import SweepOptions
 
 app = typer.Typer(
     help="Presales investment, contribution and calibration from actuals and outcomes.",
@@ -339,11 +340,33 @@ def contribution(
 
 
 @app.command()
-def ratios(history: HistoryArg, json_out: JsonOption = None) -> None:
-    """Presales:sales per region and industry, and what a presales hour covered and won."""
+def ratios(
+    history: HistoryArg,
+    sweep_region: Annotated[
+        list[str] | None,
+        typer.Option(help="Also sweep this region from its measured ratio (repeat)."),
+    ] = None,
+    sweep_industry: Annotated[
+        list[str] | None,
+        typer.Option(help="Also sweep this industry from its measured ratio (repeat)."),
+    ] = None,
+    extra: Annotated[int, typer.Option(min=1, max=20, help="Engineers added by a sweep.")] = 2,
+    time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds per sweep solve.")] = 2.0,
+    json_out: JsonOption = None,
+) -> None:
+    """Presales:sales per region and industry, and what a presales hour covered and won; with
+    --sweep-region/--sweep-industry, next to the marginal value of one more engineer."""
     with bad_input_exits():
         h = load_history(history)
-        report = evidence_report(h.portfolio, h.actuals, h.outcomes)
+        sweeps = {}
+        options = SweepOptions(time_limit=time_limit, processes=1)
+        for dimension, names in (("region", sweep_region), ("industry", sweep_industry)):
+            for name in names or []:
+                scope = {dimension: name}
+                sweeps[f"{dimension} {name}"] = sweep_from_evidence(
+                    h.portfolio, **scope, extra=extra, options=options
+                )
+        report = evidence_report(h.portfolio, h.actuals, h.outcomes, sweeps)
     table = Table(title="Staffing ratios from evidence", caption=report.period)
     for column in (
         "Scope",
@@ -353,6 +376,7 @@ def ratios(history: HistoryArg, json_out: JsonOption = None) -> None:
         "Hours",
         "Covered value / h",
         "Won value / h",
+        "Next engineer adds (sweep)",
     ):
         table.add_column(column, justify="left" if column == "Scope" else "right")
     for row in report.rows:
@@ -360,15 +384,17 @@ def ratios(history: HistoryArg, json_out: JsonOption = None) -> None:
             row.scope,
             str(row.presales),
             str(row.sales),
-            row.ratio,
+            f"{row.ratio} ({row.sweep_from})",
             f"{row.hours:,.1f}",
             _rate(row.covered_value_per_hour),
             _rate(row.won_value_per_hour),
+            "-" if row.sweep_marginal_value is None else f"{row.sweep_marginal_value:+,.0f}",
         )
     console.print(table)
     console.print(
-        report.method + " Start a sweep from a measured ratio: allocator sweep ratio --region R "
-        "--from <ratio> --to 1:2 PORTFOLIO.",
+        report.method + " A sweep starts from the measured headcount (in brackets, exact): "
+        "allocator sweep ratio --region R --from P:S --to 1:2 PORTFOLIO, or --sweep-region R "
+        "here.",
         markup=False,
         highlight=False,
     )

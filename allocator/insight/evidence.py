@@ -11,7 +11,8 @@ headcounts of `whatif.scenarios.staffing` (sales = distinct requesters):
   won value per presales hour (decided opportunities), each a ratio of sums with its
   percentile bootstrap interval over the opportunities;
 - when a ratio sweep of the scope is given (`whatif.ratios.RatioCurve`), the marginal value
-  of the next engineer after today's headcount (currency per engineer, expected value).
+  of the next engineer after today's headcount (currency per engineer, expected value);
+  `sweep_from_evidence` runs that sweep from the measured headcount.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
+from allocator.errors import InputIssue, InvalidInputError
 from allocator.insight.records import CLOSED, Actual, Outcome, OutcomeKind, period
 from allocator.insight.stats import BOOTSTRAP, Estimate, ratio_of_sums
 from allocator.model import Portfolio
-from allocator.whatif.ratios import RatioCurve
+from allocator.whatif.ratios import RatioCurve, RatioSweepSpec, ratio_sweep
 from allocator.whatif.scenarios import staffing
+from allocator.whatif.sweep import SweepOptions
 
 
 class EvidenceRow(BaseModel):
@@ -35,6 +38,9 @@ class EvidenceRow(BaseModel):
     presales: int
     sales: int
     ratio: str = Field(description="Measured presales:sales, like 1:2.5.")
+    sweep_from: str = Field(
+        description="The same, exact (`3:7`): a ratio sweep's `from` that gives today's headcount."
+    )
     opportunities: int
     hours: float = Field(description="Actual presales hours on the scope's opportunities.")
     covered_value: float = Field(description="Deal value of those that got hours (currency).")
@@ -90,6 +96,7 @@ def evidence_report(
                     presales=staff.presales,
                     sales=staff.sales,
                     ratio=staff.ratio(),
+                    sweep_from=f"{staff.presales}:{staff.sales}",
                     opportunities=len(mine),
                     hours=round(sum(hours[o.id] for o in mine), 2),
                     covered_value=sum(o.value for o in mine if hours[o.id] > 0),
@@ -108,3 +115,32 @@ def evidence_report(
         "is the expected value the next engineer adds in a re-solve (allocator sweep ratio)."
     )
     return EvidenceReport(period=period(actuals, outcomes), method=method, rows=rows)
+
+
+def sweep_from_evidence(
+    portfolio: Portfolio,
+    region: str | None = None,
+    industry: str | None = None,
+    extra: int = 2,
+    options: SweepOptions | None = None,
+) -> RatioCurve:
+    """The ratio sweep of a region (or industry) started from its measured headcount: today's
+    presales:sales (written exactly, `3:7`), then one more engineer at a time up to `extra`
+    more, each re-solved (`whatif.ratios.ratio_sweep`, every engineer its own point).
+    InvalidInputError when the scope has no presales or no sales to start from."""
+    staff = staffing(portfolio.engineers, portfolio.opportunities, region, industry)
+    if staff.presales == 0 or staff.sales == 0:
+        where = "--sweep-region" if region is not None else "--sweep-industry"
+        message = "has no presales engineers or no salespeople to measure a ratio from"
+        raise InvalidInputError([InputIssue(where, "", message, region or industry)])
+    spec = RatioSweepSpec.model_validate(
+        {
+            "region": region,
+            "industry": industry,
+            "from": f"{staff.presales}:{staff.sales}",  # Exact: 1:2.33 may round up a head.
+            "to": f"{staff.presales + extra}:{staff.sales}",
+            "steps": extra + 1,
+            "every_engineer": True,
+        }
+    )
+    return ratio_sweep(portfolio, spec, options or SweepOptions(time_limit=2.0, processes=1))

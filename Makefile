@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Solves data/sample and prints the summary; then creates var/allocator.db, a planner key named
-# demo (printed), stores data/sample, submits one run, and serves the API and /docs until Ctrl-C.
+# Checks that PORT is free (`make run PORT=8001` picks another), solves data/sample and prints
+# the summary; then creates var/allocator.db, the planner key named demo (kept in var/demo.key and
+# printed again each time), makes data/sample the workspace when it is empty, submits its first
+# weekly run, and serves the planning app (http://HOST:PORT/), the API and /docs until Ctrl-C.
 run: $(STAMP)
+	$(BIN)/allocator demo --check-port --host $(HOST) --port $(PORT)
 	$(BIN)/allocator solve data/sample --out var/sample-result.json
 	$(BIN)/allocator demo --host $(HOST) --port $(PORT)
 

@@ -319,44 +319,94 @@ def db_upgrade() -> None:
 
 @app.command()
 def demo(
-    portfolio: Annotated[Path, typer.Option(help="Portfolio to store and run.")] = Path(
+    portfolio: Annotated[Path, typer.Option(help="Portfolio for an empty workspace.")] = Path(
         "data/sample"
     ),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds of search.")] = 10.0,
+    key_file: Annotated[
+        Path, typer.Option(help="Where the demo key is kept between runs (owner-only).")
+    ] = Path("var/demo.key"),
+    check_port: Annotated[
+        bool, typer.Option("--check-port", help="Only check that the port is free, then exit.")
+    ] = False,
 ) -> None:
-    """Set up the service and show it working: database, a planner key named `demo` (printed),
-    the portfolio stored, one run submitted, then serve (`make run`)."""
-    from allocator.service.keys import Principal, hash_key, new_key
-    from allocator.service.runs import RunRequest, RunService
+    """Set up the planning app and show it working (`make run`): the port checked first, the
+    database, the planner key named `demo` (kept in KEY_FILE and printed again next time), the
+    portfolio as the workspace when it is empty, the first weekly run, then serve."""
     from allocator.store.repository import display_url
 
     with bad_input_exits():
+        _port_is_free(host, port)
+        if check_port:
+            return
         settings = _settings()
-        loaded = load_portfolio(portfolio)
-        store = _open_store(settings)
+        key, run_id, kept = _prepare_demo(settings, portfolio, key_file, time_limit)
+    url = f"http://{host}:{port}"
+    console.print(f"Database: {display_url(settings.database_url)}", soft_wrap=True)
+    if run_id is not None:
+        console.print(f"Workspace: {portfolio}; submitted the first weekly run ({run_id}).")
+    console.print(
+        f"Open {url}/ and sign in with the key below (API: {url}/docs, press Authorize).",
+        soft_wrap=True,
+    )
+    state = f"the same as last time, kept in {key_file}" if kept else f"new, kept in {key_file}"
+    console.print(f"Planner key named demo ({state}):", soft_wrap=True)
+    print(key, flush=True)
+    _serve(settings, host, port)
+
+
+def _port_is_free(host: str, port: int) -> None:
+    """InvalidInputError naming the port when something already listens there."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
+            probe.bind((host, port))
+        except OSError as error:
+            message = (
+                f"is in use on {host} ({error.strerror}); stop what listens there or pick "
+                f"another port: make run PORT={port + 1}"
+            )
+            raise InvalidInputError([InputIssue("--port", "", message, port)]) from None
+
+
+def _prepare_demo(
+    settings: Settings, portfolio: Path, key_file: Path, time_limit: float
+) -> tuple[str, int | None, bool]:
+    """The demo key (the kept one while it still works, else a new one written to
+    `key_file`), the workspace (loaded from `portfolio` when empty) and its first weekly run.
+    Returns the key, the run submitted (None when the workspace had runs) and whether the key
+    was kept."""
+    from allocator.service.keys import Principal, hash_key, new_key
+    from allocator.service.runs import RunService
+    from allocator.service.workspace import WorkspaceService
+
+    store = _open_store(settings)
+    try:
+        kept = key_file.read_text().strip() if key_file.is_file() else ""
+        entry = store.find_key(hash_key(kept)) if kept else None
+        if entry is not None and entry.name == "demo":
+            key = kept
+        else:
             store.revoke_key("demo")
             key = new_key()
             store.add_key("demo", Role.PLANNER, hash_key(key))
-            service = RunService(store, settings)
-            planner = Principal("demo", Role.PLANNER)
-            entry = service.add_portfolio(loaded, planner)
-            run = service.submit(RunRequest(portfolio_id=entry.id, time_limit=time_limit), planner)
-        finally:
-            store.close()
-    url = f"http://{host}:{port}"
-    console.print(f"Database: {display_url(settings.database_url)}", soft_wrap=True)
-    console.print(f"Stored {portfolio} as portfolio {entry.id}; submitted run {run.id}.")
-    console.print(
-        f"Open {url}/docs, press Authorize and paste the key, then try GET /v1/runs/{run.id}.",
-        soft_wrap=True,
-    )
-    console.print(f"  curl -H 'Authorization: Bearer {key}' {url}/v1/runs/{run.id}", soft_wrap=True)
-    console.print("Planner key (named demo):")
-    print(key, flush=True)
-    _serve(settings, host, port)
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.touch(mode=0o600)
+            key_file.write_text(key + "\n")
+        planner = Principal("demo", Role.PLANNER)
+        workspace = WorkspaceService(store, RunService(store, settings))
+        if not workspace.exists():
+            workspace.replace(load_portfolio(portfolio), planner)
+        run_id = None
+        if not workspace.run_ids():
+            run_id = workspace.run_week(planner, time_limit).id
+    finally:
+        store.close()
+    return key, run_id, entry is not None and key == kept
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 Layers, bottom up; imports point down only (tests/test_layers.py checks every import).
 `model.py`, `solver.py` and `api.py` stay at the top level as the front doors of the domain,
 the solve entry point and the HTTP app:
-    cli/      main (the `allocator` command), explain, whatif, errors     edges
+    cli/      main (the `allocator` command), explain, whatif, insight, errors   edges
     web/      routes/* (one per resource), uploads; app: api.py           edges
-    store/    repository (the jobs table and its queue methods), migrations/
+    store/    repository (the jobs table and its queue methods), insight, migrations/
     service/  jobs (one queue, workers, recovery for every kind), runs, scenario_sets,
-              explanations (per-kind views), ledger, keys, settings
+              explanations (per-kind views), insight (imports, reports), ledger, keys,
+              settings
     explain/  explanations, job         whatif/  scenarios, sweep, compare, ratios, hiring, plots,
                                                  job
+    insight/  records (actuals, outcomes, plan), stats, feedback, investment, calibration,
+              contribution, evidence, history (the generator), plots  (beside explain, whatif)
     solve/    compiled, formulation, cpsat, mip (HiGHS), lns, bounds, heuristics, incumbent,
               baselines, gap, job; strategy: solver.py     io/  formats, report
     core/     rules, check (independent checker), generate

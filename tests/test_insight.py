@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from allocator.core.generate import generate
@@ -45,6 +46,7 @@ from allocator.insight.records import (
     parse_outcomes,
     plan_weeks,
     planned_vs_actual,
+    read_rows,
 )
 from allocator.insight.stats import mean, ratio_of_sums, wilson
 from allocator.model import Allocation, Assignment, Portfolio, SolveStatus
@@ -400,3 +402,24 @@ def test_a_sweep_starts_from_the_measured_ratio() -> None:
     assert (row.sweep_from, row.sweep_marginal_value) == ("1:2", curve.points[1].marginal_value)
     with pytest.raises(InvalidInputError, match="no presales engineers"):
         sweep_from_evidence(portfolio, industry="finance")
+
+
+def test_files_are_read_as_csv_or_xlsx_with_their_line_numbers(tmp_path) -> None:
+    text = "engineer_id,opportunity_id,week,hours\nE1,O1,2026-W10,8\n\nE1,O2,2026-W10,x\n"
+    with pytest.raises(InvalidInputError) as caught:
+        parse_actuals("a.csv", read_rows("a.csv", text.encode()))
+    assert caught.value.lines() == [
+        "a.csv row 4, column hours: must be a number of hours 0..168 (got 'x')"
+    ]
+    frame = pd.DataFrame(
+        {"opportunity_id": ["O1", "O2"], "outcome": ["won", "lost"], "value": [900, None],
+         "date": ["2026-03-20", "2026-03-21"]}
+    )  # fmt: skip
+    frame.to_excel(tmp_path / "o.xlsx", index=False)
+    outcomes = parse_outcomes("o.xlsx", read_rows("o.xlsx", (tmp_path / "o.xlsx").read_bytes()))
+    assert [(o.opportunity_id, o.outcome.value, o.value) for o in outcomes] == [
+        ("O1", "won", 900.0),
+        ("O2", "lost", None),
+    ]
+    with pytest.raises(InvalidInputError, match=r"o\.xlsx: cannot be read"):
+        read_rows("o.xlsx", b"not a workbook")

@@ -30,6 +30,7 @@ import enum
 import io
 import math
 import re
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from allocator.errors import InputIssue, InvalidInputError
+from allocator.io.formats import ExcelLimits, read_workbook
 from allocator.model import Allocation, Portfolio
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -109,22 +111,34 @@ class Outcome(BaseModel):
 # Reading files
 
 
-def read_rows(name: str, data: bytes) -> list[dict[str, str]]:
-    """The rows of a CSV file or of an .xlsx workbook's first sheet, every cell as text."""
+def read_rows(name: str, data: bytes, limits: ExcelLimits | None = None) -> list[dict[str, str]]:
+    """The rows of a CSV file or of an .xlsx workbook's first sheet, every cell as text; blank
+    rows are kept (and skipped when parsed) so that row numbers match the file's lines. A
+    workbook is read within `limits` (`formats.read_workbook`: no compression bombs)."""
+    if name.lower().endswith(".xlsx"):
+        with tempfile.TemporaryDirectory(prefix="allocator-insight-") as folder:
+            path = Path(folder) / "upload.xlsx"
+            path.write_bytes(data)
+            try:
+                sheets = read_workbook(path, limits or ExcelLimits())
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    [InputIssue(name, i.field, i.message, i.value) for i in error.issues]
+                ) from None
+        first = next(iter(sheets.values()), [])
+        return [{str(k): str(v).strip() for k, v in row.items()} for row in first]
     try:
-        if name.lower().endswith(".xlsx"):
-            frame = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False)
-        else:
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                index_col=False,
-            )
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+            index_col=False,
+        )
     except pd.errors.EmptyDataError:
         return []
-    except Exception as error:  # pandas and openpyxl raise many kinds for a damaged file.
+    except Exception as error:  # pandas raises many kinds for a damaged file.
         raise InvalidInputError([InputIssue(name, "", f"cannot be read: {error}")]) from None
     frame.columns = [str(column).strip() for column in frame.columns]
     return [{str(k): str(v).strip() for k, v in row.items()} for row in frame.to_dict("records")]
@@ -153,10 +167,14 @@ def parse_actuals(
 ) -> list[Actual]:
     """Actuals from rows (`read_rows`); every bad cell is reported, nothing half-read."""
     _missing_columns(name, rows, ACTUALS_COLUMNS)
+    columns = ACTUALS_COLUMNS
     issues: list[InputIssue] = []
     found: list[Actual] = []
     seen: dict[tuple[str, str, str], int] = {}
-    for index, row in enumerate(rows):
+    for index, given in enumerate(rows):
+        row = {column: given.get(column, "") for column in columns}
+        if not any(row.values()):
+            continue  # A blank line.
         where = locate(index) if locate else f"{name} row {index + 2}"
         before = len(issues)
         for column in ("engineer_id", "opportunity_id"):
@@ -193,11 +211,15 @@ def parse_outcomes(
 ) -> list[Outcome]:
     """Outcomes from rows (`read_rows`); one per opportunity."""
     _missing_columns(name, rows, OUTCOMES_COLUMNS)
+    columns = OUTCOMES_COLUMNS
     issues: list[InputIssue] = []
     found: list[Outcome] = []
     seen: dict[str, int] = {}
     kinds = ", ".join(kind.value for kind in OutcomeKind)
-    for index, row in enumerate(rows):
+    for index, given in enumerate(rows):
+        row = {column: given.get(column, "") for column in columns}
+        if not any(row.values()):
+            continue  # A blank line.
         where = locate(index) if locate else f"{name} row {index + 2}"
         before = len(issues)
         if not row["opportunity_id"]:

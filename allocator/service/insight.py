@@ -40,6 +40,7 @@ from allocator.insight.records import (
     read_rows,
     text_rows,
 )
+from allocator.io.formats import ExcelLimits
 from allocator.model import Portfolio
 from allocator.service.jobs import ConflictError
 from allocator.service.keys import Principal
@@ -222,9 +223,11 @@ def _locate(json_rows: bool) -> Callable[[int], str] | None:
     return (lambda index: f"$.rows[{index}]") if json_rows else None
 
 
-def rows_from_file(name: str, data: bytes) -> list[dict[str, str]]:
-    """An uploaded CSV or .xlsx file's rows (text cells)."""
-    return read_rows(name, data)
+def rows_from_file(
+    name: str, data: bytes, limits: ExcelLimits | None = None
+) -> list[dict[str, str]]:
+    """An uploaded CSV or .xlsx file's rows (text cells); a workbook within `limits`."""
+    return read_rows(name, data, limits)
 
 
 def rows_from_json(records: Sequence[Mapping[str, object]], kind: str) -> list[dict[str, str]]:

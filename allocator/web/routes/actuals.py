@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.insight.records import Actual, Outcome
+from allocator.io.formats import ExcelLimits
 from allocator.service.insight import ImportEntry, rows_from_file, rows_from_json
 from allocator.web.routes.deps import Planner, Reader
 from allocator.web.routes.insightdeps import InsightDep
@@ -105,7 +106,9 @@ async def _rows(request: Request, kind: str) -> tuple[str, list[dict[str, str]],
         name = name.replace("\\", "/").rsplit("/", 1)[-1] or f"{kind}.csv"
         if not name.lower().endswith((".csv", ".xlsx")):
             raise InvalidInputError([InputIssue(name[:100], "", "must be a .csv or .xlsx file")])
-        return name, await run_in_threadpool(rows_from_file, name, data_bytes), False
+        settings = request.app.state.service.settings
+        limits = ExcelLimits(settings.max_xlsx_cells, settings.max_xlsx_bytes)
+        return name, await run_in_threadpool(rows_from_file, name, data_bytes, limits), False
     raise UnsupportedMediaTypeError(
         f"send {kind} as application/json rows or as one file in multipart/form-data, "
         f"not {content_type or 'a body without Content-Type'}"

@@ -17,10 +17,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from allocator.cli.audit import app as audit_app
 from allocator.cli.errors import EXIT_CHECK_FAILED, bad_input_exits
 from allocator.cli.explain import explain
 from allocator.cli.insight import app as report_app
 from allocator.cli.insight import generate_history_command, import_app
+from allocator.cli.pipelines import add_import_commands, export, validate
 from allocator.cli.whatif import app as whatif_app
 from allocator.core.check import check as check_allocation
 from allocator.core.shapes import SHAPES, generate_shape
@@ -184,7 +186,11 @@ db_app = typer.Typer(help="The run store's schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(whatif_app, name="sweep")  # What-if planning: allocator/cli/whatif.py
+app.add_typer(audit_app, name="audit")  # Verify and checkpoint: allocator/cli/audit.py
 app.command()(explain)  # Explanations: allocator/cli/explain.py
+add_import_commands(import_app)  # crm, team, time-off; export, validate: cli/pipelines.py
+app.command()(export)
+app.command()(validate)
 app.add_typer(report_app, name="report")  # Presales insight: allocator/cli/insight.py
 app.add_typer(import_app, name="import")
 app.command("generate-history")(generate_history_command)
@@ -252,22 +258,53 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 def keys_create(
     role: Annotated[Role, typer.Option(help="planner, viewer, auditor or requester.")],
     name: Annotated[str, typer.Option(min=1, help="Who holds the key; recorded with each run.")],
+    team: Annotated[
+        str, typer.Option(help="The team (business unit) whose work the key sees and acts on.")
+    ] = "default",
 ) -> None:
     """Create an API key and print it once (on the last line); only its hash is stored."""
     from allocator.service.keys import hash_key, new_key
 
     with bad_input_exits():
-        name = name.strip()
-        if not name or len(name) > 100:
-            raise InvalidInputError([InputIssue("--name", "", "must be 1 to 100 characters")])
+        name = _checked_name(name, "--name")
+        team = _checked_name(team, "--team")
         store = _open_store(_settings())
         try:
             key = new_key()
-            store.add_key(name, role, hash_key(key))
+            store.add_key(name, role, hash_key(key), team=team)
         finally:
             store.close()
-    console.print(f"Created a {role.value} key named {name!r}. It is shown only this once:")
+    console.print(
+        f"Created a {role.value} key named {name!r} in team {team!r}. "
+        "It is shown only this once:"
+    )
     print(key)
+
+
+def _checked_name(value: str, option: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 100:
+        raise InvalidInputError([InputIssue(option, "", "must be 1 to 100 characters", value)])
+    return value
+
+
+@keys_app.command("change")
+def keys_change(
+    name: Annotated[str, typer.Argument(help="Name of the key to change.")],
+    role: Annotated[Role | None, typer.Option(help="Its new role.")] = None,
+    team: Annotated[str | None, typer.Option(help="Its new team.")] = None,
+) -> None:
+    """Give the active key of that name another role or team (sealed in the audit ledger)."""
+    with bad_input_exits():
+        if role is None and team is None:
+            raise InvalidInputError([InputIssue("--role/--team", "", "give one or both")])
+        team = None if team is None else _checked_name(team, "--team")
+        store = _open_store(_settings())
+        try:
+            entry = store.change_key(name, role, team)
+        finally:
+            store.close()
+    console.print(f"Key {name!r}: role {entry.role.value}, team {entry.team!r}.")
 
 
 @keys_app.command("list")
@@ -280,13 +317,12 @@ def keys_list() -> None:
         finally:
             store.close()
     table = Table(title="API keys")
-    for column in ("Name", "Role", "Created", "Revoked"):
+    for column in ("Name", "Role", "Team", "Created", "Revoked"):
         table.add_column(column)
     for entry in entries:
         revoked = entry.revoked_at.isoformat(timespec="seconds") if entry.revoked_at else ""
-        table.add_row(
-            entry.name, entry.role.value, entry.created_at.isoformat(timespec="seconds"), revoked
-        )
+        created = entry.created_at.isoformat(timespec="seconds")
+        table.add_row(entry.name, entry.role.value, entry.team, created, revoked)
     console.print(table)
 
 
@@ -424,7 +460,12 @@ def _print_summary(summary: Summary, portfolio: Portfolio, result: Allocation) -
     head.add_row("Gap", fmt(summary.gap, lambda v: f"{100 * v:.3f} %"))
     share = summary.expected_value_covered / max(1.0, summary.expected_value_requested)
     head.add_row(
-        "Expected value covered",
+        "Expected value covered (currency)",
+        f"{summary.value_covered:,.0f} of {summary.value_requested:,.0f} "
+        f"({100 * summary.value_covered / max(1.0, summary.value_requested):.1f} %)",
+    )
+    head.add_row(
+        "Tier-weighted expected value covered",
         f"{summary.expected_value_covered:,.0f} of {summary.expected_value_requested:,.0f} "
         f"({100 * share:.1f} %)",
     )
@@ -435,9 +476,22 @@ def _print_summary(summary: Summary, portfolio: Portfolio, result: Allocation) -
         f"compile {seconds.compile_seconds:.2f}, build {seconds.build_seconds:.2f}, "
         f"solve {seconds.solve_seconds:.2f}",
     )
+    source = result.value_unit_source or "set"
+    if result.value_unit is not None:
+        head.add_row("Value unit", f"{result.value_unit:,.2f} per point ({source})")
+    head.add_row("Cannot be staffed", str(len(result.unstaffable)))
     console.print(head)
     if summary.message:
         console.print(summary.message, markup=False, highlight=False)
+    for item in result.unstaffable:
+        console.print(
+            f"cannot be staffed: {item.opportunity_id}: {item.reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
     terms = Table(title="Objective terms (points)")
     terms.add_column("Term")

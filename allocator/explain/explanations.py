@@ -853,17 +853,20 @@ def fairness(run: Run, verify: bool = False, time_limit: float = 10.0) -> Fairne
     baseline = run_baseline(run.portfolio, "seniority_first")
     base_staffed = set(baseline.staffed_opportunities)
     asking = [o for o in run.portfolio.opportunities if run.roles_of.get(o.id)]
-    years = np.array([o.requester_seniority_years for o in asking]) if asking else np.zeros(0)
+    known = [o.requester_seniority_years for o in asking if o.requester_seniority_years is not None]
+    years = np.array(known, dtype=float)
     cuts = np.quantile(years, [0.25, 0.5, 0.75]) if len(years) else np.zeros(3)
 
     def quartile(o: Opportunity) -> str:
+        if o.requester_seniority_years is None:
+            return "seniority not given"  # Never a quartile: an unknown is not the most senior.
         q = int(np.searchsorted(cuts, o.requester_seniority_years, side="right"))
         return ["Q1 (least senior)", "Q2", "Q3", "Q4 (most senior)"][min(q, 3)]
 
     def shares(key: str) -> list[GroupShare]:
         groups: dict[str, list[Opportunity]] = defaultdict(list)
         for o in asking:
-            name = quartile(o) if key == "seniority" else str(getattr(o, key))
+            name = quartile(o) if key == "seniority" else str(getattr(o, key)) or "not given"
             groups[name].append(o)
         rows = []
         for name in sorted(groups):

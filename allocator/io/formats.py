@@ -16,7 +16,8 @@ A CSV portfolio is a folder; columns are the field names of the records in `mode
   hours, weeks, required; a row with an empty skill declares a stage that needs nobody.
 - skills.csv (optional): the skill catalogue; derived from engineers and templates if absent.
 - pins.csv, forbids.csv, previous.csv (optional).
-- policy.json (optional): the Policy fields; portfolio.json (optional): name, horizon_weeks.
+- policy.json (optional): the Policy fields; portfolio.json (optional): name, horizon_weeks,
+  horizon_start (ISO week of week 1).
 
 An Excel workbook holds the same tables as sheets named like the files (without `.csv`), with
 `policy` and `portfolio` as two-column `key`/`value` sheets.
@@ -428,7 +429,10 @@ def _frames(portfolio: Portfolio) -> dict[str, pd.DataFrame]:
 
 
 def _meta(portfolio: Portfolio) -> dict[str, Any]:
-    return {"name": portfolio.name, "horizon_weeks": portfolio.horizon_weeks}
+    meta: dict[str, Any] = {"name": portfolio.name, "horizon_weeks": portfolio.horizon_weeks}
+    if portfolio.horizon_start:
+        meta["horizon_start"] = portfolio.horizon_start
+    return meta
 
 
 def write_portfolio_csv(portfolio: Portfolio, folder: str | Path) -> Path:

@@ -23,9 +23,10 @@ class Summary:
     gap: float | None
     terms: dict[str, float]
     expected_value_covered: float
-    """Currency: sum of value x win probability x tier factor over staffed opportunities."""
+    """Tier-weighted currency: sum of value x win probability x tier factor over staffed
+    opportunities (what the objective counts)."""
     expected_value_requested: float
-    """Currency: the same sum over every opportunity that asks for support."""
+    """Tier-weighted currency: the same sum over every opportunity that asks for support."""
     staffed_by_tier: dict[str, tuple[int, int]]
     """Tier -> (staffed, asking for support)."""
     utilization_by_region: dict[str, tuple[float, float]]
@@ -33,22 +34,30 @@ class Summary:
     assignments: int
     message: str = ""
     conflicts: list[str] = field(default_factory=list)
+    value_covered: float = 0.0
+    """Currency: value x win probability over staffed opportunities, without tier factors."""
+    value_requested: float = 0.0
+    """Currency: the same over every opportunity that asks for support."""
+    unstaffable: int = 0
+    """Opportunities no allocation can staff (listed in the result with their reason)."""
 
 
 def summarize(portfolio: Portfolio, allocation: Allocation) -> Summary:
     """The headline figures of `allocation` on `portfolio`."""
     staffed = set(allocation.staffed_opportunities)
     asking = {d.opportunity_id for d in portfolio.demands}
-    covered = requested = 0.0
+    covered = requested = plain_covered = plain_requested = 0.0
     by_tier: dict[str, list[int]] = {tier: [0, 0] for tier in ("A", "B", "C")}
     for o in portfolio.opportunities:
         if o.id not in asking:
             continue
         ev = expected_value(o, portfolio.policy)
         requested += ev
+        plain_requested += o.value * o.win_probability
         by_tier[o.tier][1] += 1
         if o.id in staffed:
             covered += ev
+            plain_covered += o.value * o.win_probability
             by_tier[o.tier][0] += 1
     weeks = portfolio.weeks()
     region_of = {e.id: e.region for e in portfolio.engineers}
@@ -72,4 +81,7 @@ def summarize(portfolio: Portfolio, allocation: Allocation) -> Summary:
         assignments=len(allocation.assignments),
         message=allocation.message,
         conflicts=list(allocation.conflicts),
+        value_covered=plain_covered,
+        value_requested=plain_requested,
+        unstaffable=len(allocation.unstaffable),
     )

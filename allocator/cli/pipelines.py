@@ -1,0 +1,183 @@
+"""`allocator import crm|team|time-off`, `allocator export` and `allocator validate`: real
+pipelines in and out (docs/imports.md).
+
+An edge: reads the files, calls `io.imports`, `io.exports` and the domain's checks, prints.
+Bad input exits 2 with one line per problem (file, row, column, value); `import` writes
+nothing then, unless `--skip-bad` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from allocator.cli.errors import bad_input_exits
+from allocator.errors import InputIssue, InvalidInputError
+from allocator.io.exports import write_plan_csv, write_plan_xlsx
+from allocator.io.formats import load_allocation, load_portfolio
+from allocator.io.imports import import_into
+from allocator.io.mapping import load_mapping
+from allocator.model import Portfolio, expected_value, unstaffable_opportunities
+
+console = Console()
+
+Source = Annotated[Path, typer.Argument(help="The export: .csv or .xlsx.")]
+MappingOption = Annotated[Path, typer.Option("--mapping", help="The mapping file (.toml).")]
+Out = Annotated[
+    Path, typer.Option("--out", help="Portfolio folder to write, or to add to when it exists.")
+]
+SkipBad = Annotated[
+    bool, typer.Option("--skip-bad", help="Write the good rows and list the bad ones.")
+]
+Start = Annotated[
+    str | None,
+    typer.Option(
+        "--start", help="ISO week of week 1, like 2026-W50 (default: the folder's, else now)."
+    ),
+]
+Weeks = Annotated[int | None, typer.Option("--horizon-weeks", min=1, max=52, help="Weeks planned.")]
+
+
+def _run_import(
+    kind: str,
+    source: Path,
+    mapping: Path,
+    out: Path,
+    skip_bad: bool,
+    start: str | None = None,
+    weeks: int | None = None,
+) -> None:
+    with bad_input_exits():
+        if start is not None and not _is_iso_week(start):
+            raise InvalidInputError([InputIssue("--start", "", "must read like 2026-W50", start)])
+        portfolio, report = import_into(
+            kind,
+            source,
+            load_mapping(mapping),
+            out,
+            skip_bad=skip_bad,
+            start=start,
+            horizon_weeks=weeks,
+        )
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"Wrote {out}: {len(portfolio.engineers)} engineers, {len(portfolio.opportunities)} "
+        f"opportunities, {len(portfolio.demands)} demands; weeks "
+        f"{portfolio.week_label(1)} to {portfolio.week_label(portfolio.horizon_weeks)}",
+        soft_wrap=True,
+    )
+
+
+def _is_iso_week(text: str) -> bool:
+    import re
+
+    from allocator.model import ISO_WEEK_PATTERN
+
+    return re.match(ISO_WEEK_PATTERN, text) is not None
+
+
+def import_crm(
+    source: Source,
+    mapping: MappingOption,
+    out: Out,
+    skip_bad: SkipBad = False,
+    start: Start = None,
+    horizon_weeks: Weeks = None,
+) -> None:
+    """Opportunities and their roles from a CRM opportunity report (replaces the folder's)."""
+    _run_import("crm", source, mapping, out, skip_bad, start, horizon_weeks)
+
+
+def import_team(
+    source: Source, mapping: MappingOption, out: Out, skip_bad: SkipBad = False
+) -> None:
+    """Engineers from an HR roster or skills matrix (replaces the folder's engineers)."""
+    _run_import("team", source, mapping, out, skip_bad)
+
+
+def import_time_off(
+    source: Source, mapping: MappingOption, out: Out, skip_bad: SkipBad = False
+) -> None:
+    """Time off as date ranges, added to the engineers of the folder."""
+    _run_import("time_off", source, mapping, out, skip_bad)
+
+
+def add_import_commands(group: typer.Typer) -> None:
+    """`crm`, `team` and `time-off` under the `allocator import` group."""
+    group.command("crm")(import_crm)
+    group.command("team")(import_team)
+    group.command("time-off")(import_time_off)
+
+
+def export(
+    result: Annotated[Path, typer.Argument(help="A result JSON written by `allocator solve`.")],
+    portfolio: Annotated[Path, typer.Option(help="The portfolio the result was made for.")],
+    out: Annotated[Path, typer.Option(help="plan.xlsx (the workbook) or plan.csv.")],
+) -> None:
+    """Write the plan for the people who act on it: a workbook (by engineer x ISO week, by
+    opportunity, unstaffed with the reason, the objective terms) or a CSV keyed by CRM id."""
+    with bad_input_exits():
+        loaded = load_portfolio(portfolio)
+        allocation = load_allocation(result)
+        suffix = out.suffix.lower()
+        if suffix == ".xlsx":
+            write_plan_xlsx(loaded, allocation, out)
+        elif suffix == ".csv":
+            write_plan_csv(loaded, allocation, out)
+        else:
+            raise InvalidInputError(
+                [InputIssue("--out", "", "must end in .xlsx or .csv", str(out))]
+            )
+    console.print(f"Wrote {out}")
+
+
+def validate(
+    portfolio: Annotated[Path, typer.Argument(help="CSV folder, .json or .xlsx portfolio.")],
+) -> None:
+    """Check a portfolio without solving: print every problem (exit 2) and every warning."""
+    with bad_input_exits():
+        loaded = load_portfolio(portfolio)
+    warnings = portfolio_warnings(loaded)
+    for line in warnings:
+        console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"OK: {len(loaded.engineers)} engineers, {len(loaded.opportunities)} opportunities, "
+        f"{len(loaded.demands)} demands over {loaded.horizon_weeks} weeks; "
+        f"value_unit {loaded.policy.value_unit:g} ({loaded.policy.value_unit_source}); "
+        f"{len(warnings)} warnings.",
+        soft_wrap=True,
+    )
+
+
+def portfolio_warnings(portfolio: Portfolio) -> list[str]:
+    """What is legal but likely not what the planner meant."""
+    found = [
+        f"opportunity {u.opportunity_id} cannot be staffed: {u.reason}"
+        for u in unstaffable_opportunities(portfolio)
+    ]
+    unknown = [o.id for o in portfolio.opportunities if not o.industry]
+    if unknown:
+        found.append(
+            f"{len(unknown)} opportunities have no industry (no industry fit): "
+            + ", ".join(unknown[:5])
+            + (" ..." if len(unknown) > 5 else "")
+        )
+    policy = portfolio.policy
+    values = [expected_value(o, policy) for o in portfolio.opportunities]
+    if values:
+        points = median(values) * policy.value_weight / policy.value_unit
+        fit = 2 * policy.skill_fit_weight + policy.industry_fit_weight + policy.travel_penalty
+        if points < fit:
+            found.append(
+                f"the median opportunity's expected value is worth {points:,.2f} points at "
+                f"value_unit {policy.value_unit:g}, less than one assignment's fit and travel "
+                f"({fit} points): fit, not value, would drive the allocation"
+            )
+    if not portfolio.horizon_start:
+        found.append("no horizon_start: weeks are numbered 1..N with no calendar")
+    return found

@@ -87,6 +87,7 @@ SERVICE_MODULES = {
     "test_api.py",
     "test_api_explain.py",
     "test_api_scenarios.py",
+    "test_api_exports.py",
     "test_store.py",
 }
 """The service, store and web layers: `make test` runs them, the fast loop (the core, solve,

@@ -240,7 +240,9 @@ def test_import_into_an_existing_sample_keeps_it_valid(tmp_path: Path) -> None:
     assert load_portfolio(folder).engineers == portfolio.engineers
 
 
+@pytest.mark.slow
 def test_the_command_line_pipeline(tmp_path: Path) -> None:
+    """import crm, import team, validate, solve, export both ways; a bad row exits 2."""
     from clikit import invoke
 
     folder = tmp_path / "p"

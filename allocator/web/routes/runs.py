@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from allocator.io.exports import plan_csv, plan_xlsx_bytes
 from allocator.service.runs import RunFilter, RunRequest, RunStatus
 from allocator.web.routes.deps import Planner, Reader, ServiceDep
 from allocator.web.routes.models import (
@@ -96,6 +97,45 @@ def get_result(run_id: RunId, service: ServiceDep, _: Reader) -> ResultOut:
 def get_inputs(run_id: RunId, service: ServiceDep, _: Reader) -> RunInputsOut:
     """The run's accepted record: portfolio snapshot, policy, parameters, versions."""
     return RunInputsOut(run_id=run_id, inputs=service.inputs(run_id))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+
+
+def _download(content: bytes | str, media_type: str, filename: str) -> Response:
+    disposition = f'attachment; filename="{filename}"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/{run_id}/export.xlsx",
+    summary="Download a run's plan as a workbook",
+    response_class=Response,
+    responses={**errors(404, 409), 200: {"content": {XLSX: {}}, "description": "The workbook."}},
+)
+def export_xlsx(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
+    """The plan for the people who act on it: sheets `By engineer` (hours per ISO week),
+    `By opportunity` (team and value), `Unstaffed` (the reason in words) and `Objective`.
+    409 while the run has no result."""
+    _, allocation = service.result(run_id)
+    portfolio = service.accepted(run_id).portfolio
+    return _download(plan_xlsx_bytes(portfolio, allocation), XLSX, f"run-{run_id}-plan.xlsx")
+
+
+@router.get(
+    "/{run_id}/export.csv",
+    summary="Download a run's plan as CSV keyed by CRM id",
+    response_class=Response,
+    responses={**errors(404, 409), 200: {"content": {CSV: {}}, "description": "The CSV."}},
+)
+def export_csv(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
+    """One row per opportunity keyed by `crm_id` (its external_id, else its id): staffed,
+    team, hours, first and last ISO week, expected value plain and tier-weighted, and the
+    reason when unstaffed; to load back into the CRM. 409 while the run has no result."""
+    _, allocation = service.result(run_id)
+    portfolio = service.accepted(run_id).portfolio
+    return _download(plan_csv(portfolio, allocation), CSV, f"run-{run_id}-plan.csv")
 
 
 @router.post("/{run_id}/cancel", summary="Cancel a run", responses=errors(404, 409))

@@ -1,0 +1,35 @@
+"""GET /v1/runs/{id}/export.xlsx and .csv: the plan of a finished run, through the real app on
+a real SQLite file; 409 before the run has a result, 404 for an unknown run."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import openpyxl
+from servicekit import portfolio_document
+from test_api import Api, api  # noqa: F401  (the fixture)
+
+
+def test_a_finished_run_exports_its_plan(api: Api) -> None:  # noqa: F811
+    document = portfolio_document()
+    run = api.post("/v1/runs", json={"portfolio": document, "time_limit": 1}).json()
+    early = api.get(f"/v1/runs/{run['id']}/export.csv")
+    assert early.status_code == 409
+    api.solve_next()
+    book = api.get(f"/v1/runs/{run['id']}/export.xlsx")
+    assert book.status_code == 200, book.text
+    assert book.headers["content-disposition"] == (
+        f'attachment; filename="run-{run["id"]}-plan.xlsx"'
+    )
+    sheets = openpyxl.load_workbook(io.BytesIO(book.content)).sheetnames
+    assert sheets == ["By engineer", "By opportunity", "Unstaffed", "Objective"]
+    table = api.get(f"/v1/runs/{run['id']}/export.csv")
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert {r["crm_id"] for r in rows} == {o["id"] for o in document["opportunities"]}
+    result = api.get(f"/v1/runs/{run['id']}/result").json()["allocation"]
+    assert {r["crm_id"] for r in rows if r["staffed"] == "yes"} == set(
+        result["staffed_opportunities"]
+    )
+    assert api.get("/v1/runs/999/export.xlsx").status_code == 404

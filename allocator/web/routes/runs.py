@@ -118,7 +118,7 @@ def export_xlsx(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
     """The plan for the people who act on it: sheets `By engineer` (hours per ISO week),
     `By opportunity` (team and value), `Unstaffed` (the reason in words) and `Objective`.
     409 while the run has no result."""
-    _, allocation = service.result(run_id)
+    allocation = service.result(run_id)[1]
     portfolio = service.accepted(run_id).portfolio
     return _download(plan_xlsx_bytes(portfolio, allocation), XLSX, f"run-{run_id}-plan.xlsx")
 
@@ -133,7 +133,7 @@ def export_csv(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
     """One row per opportunity keyed by `crm_id` (its external_id, else its id): staffed,
     team, hours, first and last ISO week, expected value plain and tier-weighted, and the
     reason when unstaffed; to load back into the CRM. 409 while the run has no result."""
-    _, allocation = service.result(run_id)
+    allocation = service.result(run_id)[1]
     portfolio = service.accepted(run_id).portfolio
     return _download(plan_csv(portfolio, allocation), CSV, f"run-{run_id}-plan.csv")
 

@@ -164,14 +164,29 @@ def _rows(frame: pd.DataFrame) -> Table:
 
 def _excel_tables(path: Path, limits: ExcelLimits) -> dict[str, Table | dict[str, Any]]:
     tables: dict[str, Table | dict[str, Any]] = {}
+    issues: list[InputIssue] = []
     for name, rows in read_workbook(path, limits).items():
         key = str(name).strip().lower()
+        where = f"{path.name} sheet {name}"
         if key in ("policy", "portfolio"):
+            header = set(rows[0]) if rows else {"key", "value"}
+            if not {"key", "value"} <= header:
+                message = (
+                    "must have the two columns key and value, one row per setting (like "
+                    "key value_unit, value 1000)"
+                )
+                issues.append(InputIssue(where, "", message, ", ".join(sorted(header))[:80]))
+                continue
             tables[key] = {
                 r.get("key", ""): _json_scalar(r.get("value", "")) for r in rows if r.get("key")
             }
         elif key in TABLES or key == "stage_templates":
             tables[key] = rows
+        else:
+            expected = ", ".join((*TABLES, "stage_templates", "policy", "portfolio"))
+            issues.append(InputIssue(where, "", f"unknown sheet; expected some of {expected}"))
+    if issues:
+        raise InvalidInputError(issues)
     return tables
 
 
@@ -287,11 +302,13 @@ def _load_tables(
         header = list(table[0]) if table else []
         for column in header:
             if column not in known:
+                hint = _delimiter_hint(column)
                 issues.append(
                     InputIssue(
                         source(name),
                         column,
-                        f"unknown column; expected some of {', '.join(record.model_fields)}",
+                        hint
+                        or f"unknown column; expected some of {', '.join(record.model_fields)}",
                     )
                 )
         records = []
@@ -312,6 +329,21 @@ def _load_tables(
             records.append(raw)
             rows_of[name].append(index + 2)
         data[name] = records
+    opportunities = tables.get("opportunities")
+    if (
+        isinstance(opportunities, list)
+        and any(any(v.strip() for v in row.values()) for row in opportunities)
+        and "demands" not in tables
+        and "stage_templates" not in tables
+    ):
+        issues.append(
+            InputIssue(
+                source("opportunities"),
+                "",
+                f"has opportunities, but there is neither {source('demands')} nor "
+                f"{source('stage_templates')}: no opportunity would ask for anyone",
+            )
+        )
     templates = tables.get("stage_templates")
     if isinstance(templates, list):
         data["stage_templates"], template_rows = _templates(
@@ -334,6 +366,14 @@ def _load_tables(
         return source("portfolio").replace(".csv", ".json")
 
     return build_portfolio(data, locate)
+
+
+def _delimiter_hint(column: str) -> str:
+    """A word about the delimiter when a header reads as one column holding `;` or tabs."""
+    for other, shown in ((";", "';'"), ("\t", "tabs")):
+        if column.count(other) >= 2:
+            return f"the header reads as one column: the file looks separated by {shown}; write it with commas"
+    return ""
 
 
 def _templates(

@@ -372,7 +372,10 @@ def _delimiter_hint(column: str) -> str:
     """A word about the delimiter when a header reads as one column holding `;` or tabs."""
     for other, shown in ((";", "';'"), ("\t", "tabs")):
         if column.count(other) >= 2:
-            return f"the header reads as one column: the file looks separated by {shown}; write it with commas"
+            return (
+                "the header reads as one column: the file looks separated by "
+                f"{shown}; write it with commas"
+            )
     return ""
 
 

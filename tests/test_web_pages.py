@@ -169,6 +169,8 @@ def test_api_documentation_is_served_from_local_files(web: Web) -> None:
         "/app/board",
         "/app/board?run=1&region=North&page=2",
         "/app/requests",
+        "/app/fairness",
+        "/app/fairness?run=1",
         "/app/import",
         "/app/engineers/ENG-0001/edit",
         "/app/opportunities/OPP-00001/edit",
@@ -186,6 +188,15 @@ def test_the_summary_stands_next_to_the_status_quo_and_the_greedy(web: Web) -> N
     text = web.client("viewer").get("/app/runs/1/summary").text
     for label in ("this run", "seniority first", "first come, first served", "greedy"):
         assert label in text
+
+
+def test_fairness_stands_next_to_the_status_quo(web: Web) -> None:
+    text = web.client("viewer").get("/app/fairness?run=1").text
+    for title in ("Requester seniority quartile", "Region", "Industry", "Customer tier"):
+        assert f"<h2>{title}</h2>" in text
+    assert "Status quo (seniority_first)" in text
+    missing = web.client("viewer").get("/app/fairness?run=999")
+    assert missing.status_code == 409 and "999" in missing.text
 
 
 def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:

@@ -42,7 +42,7 @@ from allocator.service.keys import Permission, Principal, Role
 from allocator.service.runs import RunRequest, RunService, RunState
 
 if TYPE_CHECKING:  # The explanations load the solver's compiled model: only when asked.
-    from allocator.explain.explanations import Run
+    from allocator.explain.explanations import Fairness, Run
     from allocator.io.report import Summary
 
 BASELINES = (
@@ -159,6 +159,7 @@ class WorkspaceService:
         self._cached: tuple[int, Portfolio, WorkspaceRow] | None = None
         self._explained: OrderedDict[int, Run] = OrderedDict()
         self._snapshots: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
+        self._fairness: OrderedDict[int, Fairness] = OrderedDict()
         self._compared: OrderedDict[int, list[tuple[str, Summary]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -553,6 +554,21 @@ class WorkspaceService:
             while len(self._compared) > 8:
                 self._compared.popitem(last=False)
         return rows
+
+    def fairness(self, run_id: int) -> Fairness:
+        """Coverage by requester seniority quartile, region, industry and tier, next to the
+        seniority-first status quo (solved here once per run and kept)."""
+        from allocator.explain.explanations import fairness
+
+        with self._lock:
+            if run_id in self._fairness:
+                return self._fairness[run_id]
+        found = fairness(self.explained(run_id), verify=False)
+        with self._lock:
+            self._fairness[run_id] = found
+            while len(self._fairness) > 4:
+                self._fairness.popitem(last=False)
+        return found
 
     def explained(self, run_id: int) -> Run:
         """The explanations' look-ups of a finished run, built once and kept for a few runs."""

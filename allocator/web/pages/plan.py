@@ -48,6 +48,21 @@ def _sorted(rows: list[dict[str, Any]], sort: str, allowed: tuple[str, ...]) -> 
     return sorted(rows, key=lambda row: row[key], reverse=sort.startswith("-"))
 
 
+_rows: dict[tuple[str, int], tuple[Portfolio, list[dict[str, Any]]]] = {}
+"""The last lists built, per kind and plan (the workspace keeps one Portfolio per version)."""
+
+
+def _cached(kind: str, plan: Portfolio, build: Any) -> list[dict[str, Any]]:
+    found = _rows.get((kind, id(plan)))
+    if found is not None and found[0] is plan:
+        return found[1]
+    rows: list[dict[str, Any]] = build(plan)
+    for key in [key for key in _rows if key[0] == kind]:
+        del _rows[key]
+    _rows[kind, id(plan)] = (plan, rows)
+    return rows
+
+
 def _opportunity_rows(plan: Portfolio) -> list[dict[str, Any]]:
     roles = plan.demands_of()
     return [
@@ -126,7 +141,7 @@ def pipeline(
     plan = workspace_of(request).plan()
     rows = [
         row
-        for row in _opportunity_rows(plan)
+        for row in _cached("opportunities", plan, _opportunity_rows)
         if _matches(q, row["id"], row["record"].customer, row["record"].industry)
         and (not region or row["region"] == region)
         and (not tier or row["tier"] == tier)
@@ -152,7 +167,7 @@ def team(
     plan = workspace_of(request).plan()
     rows = [
         row
-        for row in _engineer_rows(plan)
+        for row in _cached("engineers", plan, _engineer_rows)
         if _matches(q, row["id"], row["record"].name)
         and (not region or row["region"] == region)
         and (not skill or skill in row["record"].skills)

@@ -441,6 +441,13 @@ class Assignment(BaseModel):
     hours: float = Field(0.0, description="Hours per week in each active week.")
     start_week: int = 1
     end_week: int = 1
+    engineer_external_id: str = Field("", description="The engineer's HR id, when known.")
+    opportunity_external_id: str = Field("", description="The opportunity's CRM id, when known.")
+    start_date: date | None = Field(
+        None, description="With a horizon start: the Monday of start_week."
+    )
+    end_date: date | None = Field(None, description="With a horizon start: the Sunday of end_week.")
+    iso_weeks: str = Field("", description="With a horizon start: `2026-W50..2026-W51`.")
 
 
 class Unstaffable(BaseModel):
@@ -539,6 +546,9 @@ class Allocation(BaseModel):
         default_factory=list,
         description="Opportunities that cannot be staffed by construction (no demands, or a "
         "required role nobody qualifies for), each with its reason; never silently dropped.",
+    )
+    horizon_start: str | None = Field(
+        None, description="The ISO week of week 1, when the portfolio has a calendar."
     )
     value_unit: float | None = Field(
         None, description="The policy's value_unit this run counted in (currency per point)."
@@ -760,15 +770,28 @@ def _parse_day(text: str) -> date:
     return date.fromisoformat(text[:10])
 
 
+def iso_week_of(horizon_start: str, week: int) -> str:
+    """The ISO week of week number `week`: `iso_week_of("2026-W52", 2)` is `2026-W53`."""
+    monday = week_monday(horizon_start) + timedelta(weeks=week - 1)
+    iso_year, iso_week, _ = monday.isocalendar()
+    return f"{iso_year}-W{iso_week:02d}"
+
+
+def week_dates(horizon_start: str, first: int, last: int) -> tuple[date, date]:
+    """The Monday of week `first` and the Sunday of week `last`."""
+    monday = week_monday(horizon_start)
+    return monday + timedelta(weeks=first - 1), monday + timedelta(weeks=last, days=-1)
+
+
 def week_label(horizon_start: str | None, week: int) -> str:
     """`week 3`, or with a horizon start `week 3 (2026-W51, 14-20 Dec 2026)`."""
     if not horizon_start:
         return f"week {week}"
     monday = week_monday(horizon_start) + timedelta(weeks=week - 1)
-    iso_year, iso_week, _ = monday.isocalendar()
     sunday = monday + timedelta(days=6)
     first = f"{monday.day} {monday:%b}" if monday.month != sunday.month else f"{monday.day}"
-    return f"week {week} ({iso_year}-W{iso_week:02d}, {first}-{sunday.day} {sunday:%b %Y})"
+    iso = iso_week_of(horizon_start, week)
+    return f"week {week} ({iso}, {first}-{sunday.day} {sunday:%b %Y})"
 
 
 def _calendar_weeks(data: dict[str, Any]) -> None:

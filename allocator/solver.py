@@ -37,8 +37,10 @@ from allocator.model import (
     SolverInfo,
     SolveStatus,
     Timings,
+    iso_week_of,
     unstaffable_opportunities,
     value_warnings,
+    week_dates,
 )
 from allocator.solve import cpsat, lns, mip, strategy
 from allocator.solve.compiled import (
@@ -316,8 +318,9 @@ def to_allocation(
     if not core.status.has_solution:
         return Allocation(
             unstaffable=unstaffable,
-        value_unit=policy.value_unit,
-        value_unit_source=policy.value_unit_source,
+            horizon_start=portfolio.horizon_start,
+            value_unit=policy.value_unit,
+            value_unit_source=policy.value_unit_source,
             status=core.status,
             conflicts=found.sets[0] if found.sets else [],
             conflict_sets=found.sets,
@@ -329,19 +332,24 @@ def to_allocation(
         )
     terms = evaluate(problem, core.chosen)
     demand_by_id = portfolio.demand_by_id()
+    engineers, opportunities = portfolio.engineer_by_id(), portfolio.opportunity_by_id()
     assignments = []
     for p in np.flatnonzero(core.chosen).tolist():
         demand = demand_by_id[problem.demand_ids[problem.pair_demand[p]]]
         weeks = demand.weeks(portfolio.horizon_weeks)
+        engineer_id = problem.engineer_ids[problem.pair_engineer[p]]
         assignments.append(
             Assignment(
-                engineer_id=problem.engineer_ids[problem.pair_engineer[p]],
+                engineer_id=engineer_id,
                 opportunity_id=demand.opportunity_id,
                 demand_id=demand.id,
                 skill=demand.skill,
                 hours=demand.hours,
                 start_week=weeks.start,
                 end_week=weeks.stop - 1,
+                engineer_external_id=engineers[engineer_id].external_id,
+                opportunity_external_id=opportunities[demand.opportunity_id].external_id,
+                **_calendar(portfolio.horizon_start, weeks.start, weeks.stop - 1),
             )
         )
     assignments.sort(key=lambda a: (a.opportunity_id, a.demand_id))
@@ -351,6 +359,7 @@ def to_allocation(
     points = {name: terms[name] / POINT_SCALE for name in TERM_NAMES}
     return Allocation(
         unstaffable=unstaffable,
+        horizon_start=portfolio.horizon_start,
         value_unit=policy.value_unit,
         value_unit_source=policy.value_unit_source,
         warnings=value_warnings(policy, points),
@@ -367,6 +376,15 @@ def to_allocation(
         solver=info,
         timings=timings,
     )
+
+
+def _calendar(horizon_start: str | None, first: int, last: int) -> dict[str, Any]:
+    """An assignment's dates and ISO weeks, when the portfolio has a calendar."""
+    if not horizon_start:
+        return {}
+    start, end = week_dates(horizon_start, first, last)
+    weeks = f"{iso_week_of(horizon_start, first)}..{iso_week_of(horizon_start, last)}"
+    return {"start_date": start, "end_date": end, "iso_weeks": weeks}
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -141,3 +141,21 @@ def test_opportunities_no_run_can_staff_are_listed_with_their_reason() -> None:
         ("O3", "006X", "no engineer has arch at level 5 or above (demand O3/arch; best level 4)"),
     ]
     assert result.staffed_opportunities == ["O1"]
+
+
+def test_results_and_explanations_show_iso_weeks_dates_and_crm_ids() -> None:
+    from allocator.explain.explanations import Run, explain_opportunity
+
+    data = tiny(horizon_start="2026-W52")
+    data["opportunities"][0].update(external_id="006ABC", account="Nordwind")
+    data["engineers"][0]["external_id"] = "E1040"
+    data["demands"][0].update(start_week="2026-W53", end_week="2027-01-05")
+    portfolio = build_portfolio(data)
+    result = solve(portfolio, FAST)
+    assert result.horizon_start == "2026-W52"
+    [a] = result.assignments
+    assert (a.start_week, a.end_week, a.iso_weeks) == (2, 3, "2026-W53..2027-W01")
+    assert (str(a.start_date), str(a.end_date)) == ("2026-12-28", "2027-01-10")
+    assert (a.engineer_external_id, a.opportunity_external_id) == ("E1040", "006ABC")
+    text = explain_opportunity(Run.of(portfolio, result), "O1").summary
+    assert text.startswith("O1 (CRM id 006ABC, account Nordwind, tier C, power, N;")

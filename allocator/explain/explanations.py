@@ -46,6 +46,7 @@ from allocator.model import (
     SolveStatus,
     centi_hours,
     expected_value,
+    iso_week_of,
 )
 from allocator.solve import lns
 from allocator.solve.baselines import run_baseline
@@ -358,7 +359,7 @@ def _candidate(
             capacity = centi_hours(engineer.capacity_hours)
             without_off = free_hours(capacity, centi_hours(engineer.committed_hours), 0)
             if off and without_off >= need:
-                rule, cause = "time_off", f"{off:g} h time off in week {week}"
+                rule, cause = "time_off", f"{off:g} h time off in {run.portfolio.week_label(week)}"
             else:
                 rule, cause = (
                     "capacity",
@@ -372,7 +373,8 @@ def _candidate(
                 eligible=False,
                 rule=rule,
                 week=week,
-                reason=f"{engineer.id} has {room / HOUR_SCALE:g} h free in week {week} "
+                reason=f"{engineer.id} has {room / HOUR_SCALE:g} h free in "
+                f"{run.portfolio.week_label(week)} "
                 f"({cause}); the role needs {demand.hours:g} h",
             )
     points = sum(pair_terms(run, engineer, demand).values())
@@ -407,7 +409,8 @@ def _candidate(
                 eligible=True,
                 rule="busy",
                 week=week,
-                reason=f"{engineer.id} is better used elsewhere: {free:g} h left in week {week} "
+                reason=f"{engineer.id} is better used elsewhere: {free:g} h left in "
+                f"{run.portfolio.week_label(week)} "
                 f"after {_works(busy)}",
                 busy_with=busy,
                 pair_points=points,
@@ -557,6 +560,13 @@ def explain_opportunity(
     return explanation
 
 
+def _iso_span(horizon_start: str | None, first: int, last: int) -> str:
+    """` (2026-W50 to 2026-W51)` with a calendar, else nothing."""
+    if not horizon_start:
+        return ""
+    return f" ({iso_week_of(horizon_start, first)} to {iso_week_of(horizon_start, last)})"
+
+
 def _unstaffed_reasons(roles: list[Role]) -> list[str]:
     required = [r for r in roles if r.required]
     missing = [r for r in required if not any(c.rule == "weaker_fit" for c in r.runners_up)]
@@ -576,8 +586,12 @@ def _unstaffed_reasons(roles: list[Role]) -> list[str]:
 
 
 def _opportunity_summary(run: Run, o: Opportunity, e: OpportunityExplanation) -> str:
+    crm = f"CRM id {o.external_id}, " if o.external_id and o.external_id != o.id else ""
+    account = f"account {o.account}, " if o.account else ""
+    industry = o.industry or "industry not given"
     head = (
-        f"{o.id} (tier {o.tier}, {o.industry}, {o.region}; expected value {e.expected_value:,.0f})"
+        f"{o.id} ({crm}{account}tier {o.tier}, {industry}, {o.region}; expected value "
+        f"{e.expected_value:,.0f})"
     )
     if not e.roles:
         return f"{head} asks for no presales support in this horizon."
@@ -621,6 +635,7 @@ def _opportunity_summary(run: Run, o: Opportunity, e: OpportunityExplanation) ->
         needs = "; ".join(
             f"{n.hours_per_week:g} more hours per week of {n.skill} (level "
             f"{n.min_proficiency}) in weeks {n.weeks[0]}-{n.weeks[-1]}"
+            + _iso_span(run.portfolio.horizon_start, n.weeks[0], n.weeks[-1])
             for n in w.capacity
         )
         if w.capacity_validated:

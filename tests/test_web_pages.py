@@ -171,6 +171,7 @@ def test_api_documentation_is_served_from_local_files(web: Web) -> None:
         "/app/requests",
         "/app/fairness",
         "/app/fairness?run=1",
+        "/app/whatif",
         "/app/import",
         "/app/engineers/ENG-0001/edit",
         "/app/opportunities/OPP-00001/edit",
@@ -420,6 +421,71 @@ def test_the_weekly_run_continues_from_the_last_run_with_a_result(web: Web) -> N
     inputs = web.client("planner").get(f"/app/audit/runs/{run_id}/inputs.json").json()
     assert inputs["previous_run_id"] is not None and inputs["portfolio"]["previous"]
     web.wait(run_id)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named", "kept"),
+    [
+        ({"s0.kind": ""}, "s0.kind", 'value="5"'),
+        (
+            {"s0.kind": "add_engineers", "s0.skill": "network", "s0.count": "0"},
+            "s0.count",
+            'value="0"',
+        ),
+        ({"s0.kind": "add_engineers", "s0.skill": ""}, "s0.skill", 'value="hire"'),
+        (
+            {"s0.kind": "change_policy", "s0.field": "nonsense", "s0.value": "3"},
+            "s0.field",
+            'value="nonsense"',
+        ),
+        ({"s0.kind": "change_capacity", "s0.percent": "-500"}, "s0.percent", 'value="-500"'),
+        ({"s0.kind": "remove_engineers", "s0.ids": "NOBODY"}, "s0.ids", 'value="NOBODY"'),
+        (
+            {"s0.kind": "change_pipeline", "s0.percent": "40", "time_limit": "soon"},
+            "time_limit",
+            'value="soon"',
+        ),
+    ],
+)
+def test_the_what_if_form_names_each_bad_field_and_keeps_the_values(
+    web: Web, fields: dict[str, str], named: str, kept: str
+) -> None:
+    answer = web.post("planner", "/app/whatif", **{"s0.name": "hire", "time_limit": "5", **fields})
+    assert answer.status_code == 422, answer.text[:300]
+    assert f'href="#f-{named}"' in answer.text, answer.text[answer.text.find("alert") :][:600]
+    assert kept in answer.text
+
+
+@pytest.mark.slow
+def test_scenarios_built_in_the_form_are_solved_and_compared_with_plots(web: Web) -> None:
+    answer = web.post(
+        "planner",
+        "/app/whatif",
+        **{
+            "s0.name": "two network hires",
+            "s0.kind": "add_engineers",
+            "s0.skill": "network",
+            "s0.level": "4",
+            "s0.region": "North",
+            "s0.count": "2",
+            "s1.name": "less travel",
+            "s1.kind": "change_policy",
+            "s1.field": "travel_penalty",
+            "s1.value": "0",
+            "time_limit": "1",
+        },
+    )
+    assert answer.status_code == 303, answer.text[:500]
+    url = answer.headers["location"]
+    for _ in range(240):
+        page = web.client("viewer").get(url).text
+        if 'id="comparison"' in page:
+            break
+        time.sleep(0.25)
+    assert "two network hires" in page and "less travel" in page
+    for name in ("comparison", "unmet"):
+        image = web.client("viewer").get(f"{url}/{name}.png")
+        assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
 
 
 def test_cells_are_banded_by_utilization() -> None:

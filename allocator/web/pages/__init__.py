@@ -7,6 +7,7 @@ FastAPI app, over the same services as the API (runs, explanations, the workspac
     runs      the weekly run: submit, live progress, cancel, summary
     board     engineers x weeks by utilization, unstaffed demand, the explanation drawer
     fairness  coverage by requester seniority, region, industry and tier vs the status quo
+    whatif    scenarios built in a form, solved by the workers, compared with plots
     audit     the chain's verification, every run's inputs and result, a diff of two runs
 
 `mount(app, store)` adds them, the static files (one CSS file; htmx, Swagger UI and ReDoc
@@ -21,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from allocator.service.runs import RunService
 from allocator.service.workspace import WorkspaceService, WorkspaceStore
-from allocator.web.pages import audit, board, fairness, home, plan, requests, runs
+from allocator.web.pages import audit, board, fairness, home, plan, requests, runs, whatif
 from allocator.web.pages.kit import WEB, PageForbidden, SignInNeeded, render, to_sign_in
 
 
@@ -30,7 +31,7 @@ def mount(app: FastAPI, store: WorkspaceStore) -> None:
     service: RunService = app.state.service
     app.state.workspace = WorkspaceService(store, service)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
-    for module in (home, requests, plan, runs, board, fairness, audit):
+    for module in (home, requests, plan, runs, board, fairness, whatif, audit):
         app.include_router(module.router)
     app.add_exception_handler(SignInNeeded, _sign_in)
     app.add_exception_handler(PageForbidden, _forbidden)

@@ -234,6 +234,27 @@ def test_set_ratio_hires_the_profile_until_the_ratio_is_reached() -> None:
     same_except(base(), after, "engineers")
 
 
+def test_set_ratio_counts_the_real_sales_headcount_when_given() -> None:
+    # North has 3 requesters but 6 salespeople: 1:2 needs 3 presales (as today), not 2.
+    applied = apply(SetRatio(region="North", ratio="1:2", sales=6), usage={"E1": 40})
+    assert applied.removed == ()
+    assert applied.notes == ("region North: 3 presales for 6 salespeople, 3 for 1:2",)
+    fewer = apply(SetRatio(region="North", ratio="1:2"), usage={"E1": 40})
+    assert len(fewer.removed) == 1  # ceil(3 / 2) = 2 with the requesters alone.
+
+
+def test_a_ratio_sweep_plan_takes_the_given_sales_headcount() -> None:
+    from allocator.whatif.ratios import RatioSweepSpec, plan_ratio_sweep
+
+    spec = RatioSweepSpec.model_validate(
+        {"region": "North", "from": "1:6", "to": "1:2", "steps": 3, "sales": 12}
+    )
+    plan = plan_ratio_sweep(base(), spec)
+    assert (plan.sales, plan.sales_given) == (12, True)
+    assert sorted([*plan.counts, plan.current_presales]) == [2, 3, 6]  # 12/6, today, 12/2.
+    assert all(s.edits[0].sales == 12 for s in plan.scenarios())  # type: ignore[union-attr]
+
+
 def test_set_ratio_releases_by_the_release_rule_until_the_ratio_is_reached() -> None:
     # North at 1:3 needs one presales engineer: the two least used go.
     applied = apply(SetRatio(region="North", ratio="1:3"), usage={"E1": 40, "E2": 8, "E3": 0})

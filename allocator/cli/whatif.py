@@ -207,8 +207,9 @@ def _print_comparison(comparison: SweepComparison) -> None:
     base = comparison.base
     table = Table(
         title=f"Scenarios against the base ({comparison.executor}, {comparison.seconds:.1f} s)",
-        caption="Value: expected value covered (currency). Objective: points. Unmet: hours of "
-        "unstaffed roles over the horizon. Churn: base assignments changed.",
+        caption="Value: tier-weighted expected value covered (currency x tier factor). "
+        "Objective: points. Unmet: hours of unstaffed roles over the horizon. Churn: base "
+        "assignments changed.",
     )
     for column in (
         "Scenario",
@@ -277,6 +278,14 @@ def ratio(
     hire_region: Annotated[
         str | None, typer.Option(help="Hires' home region (industry sweeps; default derived).")
     ] = None,
+    sales: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="The scope's real sales headcount (default: distinct requesters, who may be "
+            "fewer).",
+        ),
+    ] = None,
     out: OutOption = Path("whatif"),
     time_limit: TimeLimit = 5.0,
     seed: Seed = 0,
@@ -308,6 +317,7 @@ def ratio(
             steps=steps,
             profile=profile,
             every_engineer=every_engineer,
+            sales=sales,
         )
         with _progress("ratio sweep") as progress:
             curve = ratio_sweep(base, spec, options, progress)
@@ -332,10 +342,10 @@ def _print_curve(curve: RatioCurve) -> None:
     hire = curve.profile
     skills = ", ".join(f"{s} {lvl}" for s, lvl in hire["skills"].items())
     table = Table(
-        title=f"Ratio sweep, {curve.scope}: {curve.sales} salespeople, "
+        title=f"Ratio sweep, {curve.scope}: {curve.sales} salespeople ({curve.sales_source}), "
         f"{curve.current_presales} presales today",
-        caption="Value: expected value covered (currency). Per engineer: its change since the "
-        "previous row, per engineer added.",
+        caption="Value: tier-weighted expected value covered (currency x tier factor). "
+        "Per engineer: its change since the previous row, per engineer added.",
     )
     for column in ("Presales", "Ratio", "Requested", "Change", "Value", "Per engineer", "Staffed"):
         table.add_column(column, justify="left" if column == "Requested" else "right")
@@ -401,8 +411,9 @@ def hires(
 def _print_hires(rec: HiringRecommendation, top: int) -> None:
     table = Table(
         title="One more engineer, on the base",
-        caption="Value: expected value covered added (currency); objective in points, with "
-        "its proven range when the solves were not proven optimal.",
+        caption="Value: tier-weighted expected value covered added (currency x tier "
+        "factor); objective in points, with its proven range when the solves were not proven "
+        "optimal.",
     )
     for column in ("#", "Skill", "Region", "Value +", "Objective +", "Staffed +"):
         table.add_column(column, justify="left" if column in ("Skill", "Region") else "right")

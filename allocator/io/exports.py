@@ -20,7 +20,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from allocator.io.formats import spreadsheet_safe
-from allocator.model import Allocation, Opportunity, Policy, Portfolio, expected_value
+from allocator.model import (
+    Allocation,
+    Opportunity,
+    Policy,
+    Portfolio,
+    expected_value,
+    iso_week_of,
+)
 
 NOT_CHOSEN = (
     "not chosen: the engineers who qualify were worth more on other opportunities or had no "
@@ -60,8 +67,9 @@ def unstaffed_reasons(portfolio: Portfolio, allocation: Allocation) -> dict[str,
 
 
 def _week_name(portfolio: Portfolio, week: int) -> str:
-    label = portfolio.week_label(week)
-    return label[label.find("(") + 1 : -1].split(",")[0] if "(" in label else label
+    """`2026-W50` with a calendar, else `week 1`."""
+    start = portfolio.horizon_start
+    return iso_week_of(start, week) if start else f"week {week}"
 
 
 def _teams(portfolio: Portfolio, allocation: Allocation) -> dict[str, list[Any]]:

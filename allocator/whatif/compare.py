@@ -54,8 +54,12 @@ class Figures(BaseModel):
     best_bound: float | None = Field(description="Points; proven upper bound.")
     engineers: int
     assignments: int
-    expected_value_covered: float = Field(description="Currency.")
-    expected_value_requested: float = Field(description="Currency.")
+    expected_value_covered: float = Field(
+        description="Tier-weighted currency: value x win probability x tier factor."
+    )
+    expected_value_requested: float = Field(
+        description="Tier-weighted currency: value x win probability x tier factor."
+    )
     staffed_by_tier: dict[str, Count]
     staffed_by_region: dict[str, Count]
     staffed_by_industry: dict[str, Count]

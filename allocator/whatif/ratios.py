@@ -32,6 +32,7 @@ from allocator.whatif.scenarios import (
     Profile,
     Scenario,
     SetRatio,
+    Staffing,
     check_scenario,
     default_profile,
     fit_profile,
@@ -52,7 +53,9 @@ class RatioPoint(BaseModel):
     hired: int = Field(description="Engineers hired to reach this headcount.")
     released: int = Field(description="Engineers released to reach it (release rule).")
     status: str = Field(description="Solver status of this headcount's solve.")
-    expected_value_covered: float = Field(description="Currency.")
+    expected_value_covered: float = Field(
+        description="Tier-weighted currency: value x win probability x tier factor."
+    )
     objective: float | None = Field(description="Points.")
     staffed: int = Field(description="Opportunities staffed (all tiers).")
     marginal_value: float | None = Field(
@@ -65,7 +68,13 @@ class RatioCurve(BaseModel):
     """Value covered against presales headcount in one region or industry."""
 
     scope: str = Field(description="`region East` or `industry finance`.")
-    sales: int = Field(description="Distinct salespeople with opportunities in the scope.")
+    sales: int = Field(
+        description="Salespeople in the scope: the real headcount when the sweep gave it, "
+        "else the distinct requesters of its opportunities."
+    )
+    sales_source: str = Field(
+        "requesters", description="`given` (the real headcount) or `requesters`."
+    )
     current_presales: int = Field(description="Presales engineers in the scope today.")
     profile: dict[str, Any] = Field(description="Who is hired when the ratio needs more.")
     points: list[RatioPoint] = Field(description="One point per headcount, increasing.")
@@ -126,6 +135,13 @@ class RatioSweepSpec(BaseModel):
     every_engineer: bool = Field(
         False, description="Solve every headcount in between, not only the steps."
     )
+    sales: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="The scope's real sales headcount (from HR); default: the distinct "
+        "requesters of its opportunities, who may be fewer.",
+    )
 
     @field_validator("start", "stop")
     @classmethod
@@ -148,6 +164,8 @@ class RatioPlan:
     """Headcounts to solve, increasing, without today's (the base)."""
     region: str | None
     industry: str | None
+    sales_given: bool = False
+    """True when the spec gave the real sales headcount."""
 
     def scenarios(self) -> list[Scenario]:
         """One `set_ratio` scenario per headcount, named `<n> presales`."""
@@ -160,6 +178,7 @@ class RatioPlan:
                         industry=self.industry,
                         ratio=f"{n}:{self.sales}",
                         profile=self.profile,
+                        sales=self.sales if self.sales_given else None,
                     ),
                 ),
             )
@@ -179,6 +198,8 @@ def plan_ratio_sweep(
         )
     _check_scope(portfolio, region, industry, spec.profile)
     now = staffing(portfolio.engineers, portfolio.opportunities, region, industry)
+    if spec.sales is not None:
+        now = Staffing(now.scope, now.presales, spec.sales)
     hire = spec.profile or default_profile(portfolio, region, industry)
     hire, problem = fit_profile(hire, region, industry)
     if problem:
@@ -202,7 +223,15 @@ def plan_ratio_sweep(
         counts = set(range(min(counts | {now.presales}), max(counts | {now.presales}) + 1))
     counts.discard(now.presales)
     return RatioPlan(
-        now.scope, now.sales, now.presales, hire, requested, sorted(counts), region, industry
+        now.scope,
+        now.sales,
+        now.presales,
+        hire,
+        requested,
+        sorted(counts),
+        region,
+        industry,
+        sales_given=spec.sales is not None,
     )
 
 
@@ -237,6 +266,7 @@ def ratio_curve(plan: RatioPlan, result: SweepResult) -> RatioCurve:
     return RatioCurve(
         scope=plan.scope,
         sales=plan.sales,
+        sales_source="given" if plan.sales_given else "requesters",
         current_presales=plan.current_presales,
         profile=plan.profile.model_dump(),
         points=points,

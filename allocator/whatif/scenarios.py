@@ -171,6 +171,13 @@ class SetRatio(_Edit):
     profile: Profile | None = Field(
         None, description="Who is hired; default: `default_profile` of the scope."
     )
+    sales: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="The scope's real sales headcount; default: the distinct requesters of "
+        "its opportunities (salespeople with no open request are not counted then).",
+    )
 
     @field_validator("ratio")
     @classmethod
@@ -676,6 +683,8 @@ class _State:
         if issues:
             return issues
         now = staffing(self.engineers, self.opportunities, edit.region, edit.industry)
+        if edit.sales is not None:
+            now = Staffing(now.scope, now.presales, edit.sales)
         if not now.sales:
             return [InputIssue(where, "ratio", f"{now.scope} has no salespeople", edit.ratio)]
         target = parse_ratio(edit.ratio).target(now.sales)

@@ -43,6 +43,7 @@ from allocator.service.jobs import ConflictError, QueueFullError
 from allocator.service.keys import AuthenticationError, PermissionDeniedError
 from allocator.service.runs import RunService
 from allocator.service.scenario_sets import ScenarioService
+from allocator.service.seals import SealMismatchError
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 from allocator.web import pages
@@ -69,6 +70,7 @@ STATUS: list[tuple[type[AllocatorError], int]] = [
     (InfeasibleError, 422),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (SealMismatchError, 409),
     (QueueFullError, 429),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),

@@ -95,10 +95,10 @@ def test_upload_run_poll_result_and_verify(server: Server, database: str) -> Non
         verdict = client.get("/v1/audit/verify").json()
     assert verdict == {
         "ok": True,
-        "records": 3,
+        "records": 5,  # The two keys, the portfolio, the run's two records.
         "head_sha256": verdict["head_sha256"],
         "first_bad": None,
-        "message": "All 3 records match; the chain is intact.",
+        "message": "All 5 records match; the chain is intact.",
     }
 
 

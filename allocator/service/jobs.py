@@ -47,7 +47,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -56,7 +56,9 @@ from pydantic import BaseModel, ConfigDict
 
 from allocator.errors import AllocatorError, NotFoundError
 from allocator.service.keys import KeyEntry
-from allocator.service.ledger import Verdict
+from allocator.service.ledger import Checkpoint, Verdict
+from allocator.service.memory import cap_memory, failure_text
+from allocator.service.seals import Seal, SealMismatchError, job_mismatches
 from allocator.service.settings import Settings
 from allocator.solve.lifeline import die_with_parent
 
@@ -272,7 +274,8 @@ class JobStore(Protocol):
     ) -> dict[JobKind, list[int]]: ...
     def running_workers(self) -> list[str]: ...
     def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
-    def verify_ledger(self) -> Verdict: ...
+    def job_seals(self, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]: ...
+    def verify_ledger(self, checkpoints: Sequence[Checkpoint] = ()) -> Verdict: ...
     def find_key(self, key_sha256: str) -> KeyEntry | None: ...
     def close(self) -> None: ...
 
@@ -314,6 +317,42 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+SUMMARY_FIGURES = ("seed", "portfolio_name", "previous_run_id", "base_run_id")
+"""The summary fields a job's accepted record seals (where the kind has them)."""
+
+
+def job_figures(job: JobState) -> dict[str, Any]:
+    """The figures of a job's row that its sealed records fix (see `seals.sealed_figures`)."""
+    figures: dict[str, Any] = {
+        "status": job.status.value,
+        "submitted_by": job.submitted_by,
+        "submitted_at": job.submitted_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "attempt": job.attempt,
+        "result_status": job.result_status,
+        "objective": job.objective,
+        "time_limit": job.time_limit,
+        "week": job.week,
+        "portfolio_id": job.portfolio_id,
+    }
+    figures.update({k: job.summary[k] for k in SUMMARY_FIGURES if k in job.summary})
+    return figures
+
+
+def with_figures(job: JobState, sealed: Mapping[str, Any]) -> JobState:
+    """The job with its sealed figures in place of its row's."""
+    columns = {k: v for k, v in sealed.items() if k not in SUMMARY_FIGURES}
+    for name in ("submitted_at", "started_at", "finished_at"):
+        if isinstance(columns.get(name), str):
+            columns[name] = datetime.fromisoformat(columns[name])
+    if "status" in columns:
+        columns["status"] = JobStatus(columns["status"])
+    summary = {**job.summary, **{k: v for k, v in sealed.items() if k in SUMMARY_FIGURES}}
+    known = {k: v for k, v in columns.items() if k in JobState.__dataclass_fields__}
+    return replace(job, **known, summary=summary)
+
+
 def ended_record(
     kind: JobKind, number: int, status: JobStatus, attempt: int, error: str | None, **more: Any
 ) -> dict[str, Any]:
@@ -322,6 +361,7 @@ def ended_record(
         kind.id_key: number,
         "status": status.value,
         "attempt": attempt,
+        "finished_at": now().isoformat(),
         "result": None,
         "error": error,
         **more,
@@ -359,13 +399,53 @@ class JobService:
             return self.store.create_job(job, content)
 
     def get(self, kind: JobKind, number: int) -> JobState:
-        return self.store.get_job(kind, number)
+        """The job, its figures checked against its sealed records: SealMismatchError (never
+        the row's figures) when the database row was changed past the application."""
+        state = self.store.get_job(kind, number)
+        _, problems = self._sealed([state])[0]
+        if problems:
+            raise SealMismatchError(
+                f"{state.label}: the database row does not match its sealed records "
+                f"({'; '.join(problems)}); `allocator audit verify` names every such row"
+            )
+        return state
 
     def find(
         self, where: JobFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[JobState], int]:
-        """Jobs matching `where`, newest first, and how many match in all."""
-        return self.store.list_jobs(where, limit, offset)
+        """Jobs matching `where`, newest first, and how many match in all; each job's figures
+        are the sealed ones (a row that differs is logged, and served as sealed)."""
+        states, total = self.store.list_jobs(where, limit, offset)
+        checked = []
+        for state, (sealed, problems) in zip(states, self._sealed(states), strict=True):
+            if problems:
+                log.error(
+                    "%s: the database row differs from its sealed records: %s",
+                    state.label,
+                    problems,
+                )
+                state = with_figures(state, sealed)
+            checked.append(state)
+        return checked, total
+
+    def _sealed(self, states: Sequence[JobState]) -> list[tuple[dict[str, Any], list[str]]]:
+        """For each job: its sealed figures and what in its row differs from them."""
+        found: list[tuple[dict[str, Any], list[str]]] = []
+        by_kind: dict[JobKind, list[int]] = {}
+        for state in states:
+            if state.kind.ledger_kinds:
+                by_kind.setdefault(state.kind, []).append(state.id)
+        seals = {kind: self.store.job_seals(kind, numbers) for kind, numbers in by_kind.items()}
+        for state in states:
+            kinds = state.kind.ledger_kinds
+            if kinds is None:  # Unaudited work: nothing is sealed.
+                found.append(({}, []))
+                continue
+            records = seals[state.kind].get(state.id, [])
+            accepted = [seal for seal in records if seal.kind == kinds[0]]
+            finished = [seal for seal in records if seal.kind == kinds[1]]
+            found.append(job_mismatches(job_figures(state), state.status.ended, accepted, finished))
+        return found
 
     def accepted(self, kind: JobKind, number: int) -> dict[str, Any]:
         """The job's accepted record, as recorded."""
@@ -373,7 +453,7 @@ class JobService:
 
     def finished(self, kind: JobKind, number: int) -> tuple[JobState, dict[str, Any]]:
         """The job and its finished record; ConflictError while it has none."""
-        state = self.store.get_job(kind, number)
+        state = self.get(kind, number)
         outcome = self.store.job_outcome(kind, number)
         if outcome is None:
             raise ConflictError(f"{state.label} is {state.status.value}; it has no result yet")
@@ -540,6 +620,7 @@ def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
     """A worker process's life: claim the oldest queued job, work on it, repeat; end with the
     parent (at once, whatever the worker is doing: `die_with_parent`)."""
     die_with_parent(parent_pid, settings.poll_seconds)
+    cap_memory(settings.worker_memory_mb)  # One job cannot take the machine down.
     name = worker_name(os.getpid())
     _lower_priority(settings.worker_niceness)
     store = open_store()
@@ -611,7 +692,7 @@ def execute(
         outcome = spec.handler(inputs, on_progress, watch.stop)
     except Exception as failure:
         log.error("%s failed:\n%s", job.label, traceback.format_exc())
-        error = f"{type(failure).__name__}: {failure}"
+        error = failure_text(failure)
     watch.done.set()
     watcher.join()
     if watch.latest is not None:  # The last word, which the watcher may have held back.

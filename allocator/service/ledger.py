@@ -5,6 +5,11 @@ hash is and checks a sequence of them. A record's hash covers its sequence numbe
 subject, actor, time, canonical content and the previous record's hash, so that changing,
 removing or reordering any stored record breaks the chain at that record.
 
+A chain kept in the same database can be rewritten whole from one record on (every hash
+recomputed, the head updated): checkpoints catch that. A `Checkpoint` is the head's number
+and hash at a time, kept outside the database (`allocator audit checkpoint` appends one to a
+file); `verify` checks that the chain still holds each checkpoint's record with that hash.
+
 >>> first = seal(1, "portfolio", 1, "alice", "2026-01-01T00:00:00+00:00", canonical({"a": 1}),
 ...              GENESIS)
 >>> verify([first]).ok
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +95,27 @@ def seal(
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """The chain's head as it was at a time, kept outside the database."""
+
+    at: str
+    seq: int
+    sha256: str
+
+    def line(self) -> str:
+        """The checkpoint as one line of JSON (the checkpoint file holds one per line)."""
+        return canonical({"at": self.at, "seq": self.seq, "sha256": self.sha256})
+
+    @classmethod
+    def parse(cls, line: str) -> Checkpoint:
+        """A checkpoint from its line; ValueError when the line is not one."""
+        data = json.loads(line)
+        if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+            raise ValueError("not a checkpoint: expected {at, seq, sha256}")
+        return cls(str(data.get("at", "")), int(data["seq"]), str(data.get("sha256", "")))
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The outcome of checking the chain: `first_bad` names the first record that fails."""
 
@@ -100,12 +126,21 @@ class Verdict:
     reason: str = ""
 
 
-def verify(records: Iterable[Record], head: tuple[int, str] | None = None) -> Verdict:
+def verify(
+    records: Iterable[Record],
+    head: tuple[int, str] | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+) -> Verdict:
     """Recompute the chain over `records` (in sequence order) and name the first bad one.
 
     `head` is the (seq, sha256) the store recorded as the chain's last record; a chain that
-    ends earlier has lost records at its end.
+    ends earlier has lost records at its end. Each of `checkpoints` names a record the chain
+    must still hold with that hash (a chain rewritten from that record on, head and all,
+    fails here).
     """
+    pinned: dict[int, list[Checkpoint]] = {}
+    for checkpoint in checkpoints:
+        pinned.setdefault(checkpoint.seq, []).append(checkpoint)
     prev = GENESIS
     count = 0
     last: Record | None = None
@@ -132,6 +167,12 @@ def verify(records: Iterable[Record], head: tuple[int, str] | None = None) -> Ve
             != record.sha256
         ):
             reason = "fields do not match the record's SHA-256"
+        for checkpoint in pinned.get(record.seq, ()):
+            if not reason and checkpoint.sha256 != record.sha256:
+                reason = (
+                    f"differs from the checkpoint of {checkpoint.at} (the chain was rewritten "
+                    "from this record or an earlier one on)"
+                )
         if reason:
             return Verdict(False, count, prev, record, reason)
         prev = record.sha256
@@ -139,5 +180,13 @@ def verify(records: Iterable[Record], head: tuple[int, str] | None = None) -> Ve
     if head is not None and (head[0], head[1]) != ((last.seq if last else 0), prev):
         end = last.seq if last else 0
         reason = f"the chain ends at record {end} but the store's head is record {head[0]}"
+        return Verdict(False, count, prev, last, reason)
+    end = last.seq if last else 0
+    beyond = [c for c in checkpoints if c.seq > end]
+    if beyond:
+        reason = (
+            f"the chain ends at record {end}, but the checkpoint of {beyond[0].at} names "
+            f"record {beyond[0].seq}: records were removed"
+        )
         return Verdict(False, count, prev, last, reason)
     return Verdict(True, count, prev)

@@ -44,6 +44,12 @@ from allocator.model import (
     build_portfolio,
     json_location,
 )
+from allocator.service import checkpoints
+from allocator.service.admission import (
+    check_active_jobs,
+    check_portfolio,
+    check_upload_quota,
+)
 from allocator.service.jobs import (
     Accepted,
     ConflictError,
@@ -65,8 +71,9 @@ from allocator.service.jobs import (
     finished_fields,
 )
 from allocator.service.keys import AuthenticationError, KeyEntry, Principal, Role, hash_key
-from allocator.service.ledger import Verdict
+from allocator.service.ledger import Checkpoint, Verdict, canonical
 from allocator.service.portfolios import PortfolioEntry
+from allocator.service.seals import SealMismatchError
 from allocator.service.settings import Settings
 
 log = logging.getLogger("allocator.runs")
@@ -202,6 +209,8 @@ class RunStore(JobStore, Protocol):
 
     def add_portfolio(self, entry: PortfolioEntry, content: dict[str, Any]) -> PortfolioEntry: ...
     def get_portfolio(self, portfolio_id: int) -> PortfolioEntry: ...
+    def uploaded_bytes(self, actor: str) -> int: ...
+    def head(self) -> tuple[int, str]: ...
 
 
 def iso_week(moment: datetime) -> str:
@@ -302,7 +311,14 @@ class RunService:
         if not key:
             raise AuthenticationError("send an API key as `Authorization: Bearer KEY`")
         digest = hash_key(key)
-        entry = self.store.find_key(digest)
+        try:
+            entry = self.store.find_key(digest)
+        except SealMismatchError as mismatch:
+            log.error("refused a key: %s", mismatch)
+            raise AuthenticationError(
+                "the API key's stored role or team does not match its sealed record; ask an "
+                "administrator to run `allocator audit verify`"
+            ) from None
         if entry is None:
             raise AuthenticationError("the API key is not known or was revoked")
         principal = Principal(entry.name, entry.role)
@@ -328,6 +344,8 @@ class RunService:
     def add_portfolio(self, portfolio: Portfolio, principal: Principal) -> PortfolioEntry:
         """Store a validated portfolio (within the size limits); returns its summary."""
         check_size(portfolio, self.settings, "$")
+        content = portfolio.model_dump(mode="json")
+        check_upload_quota(self.store, principal.name, len(canonical(content)), self.settings)
         entry = PortfolioEntry(
             id=0,
             name=portfolio.name,
@@ -338,7 +356,7 @@ class RunService:
             created_by=principal.name,
             created_at=_now(),
         )
-        return self.store.add_portfolio(entry, portfolio.model_dump(mode="json"))
+        return self.store.add_portfolio(entry, content)
 
     def get_portfolio(self, portfolio_id: int) -> tuple[PortfolioEntry, Portfolio]:
         entry = self.store.get_portfolio(portfolio_id)
@@ -402,6 +420,7 @@ class RunService:
             portfolio_id=portfolio_id,
         )
         workers = max(1, self.settings.workers)
+        check_active_jobs(self.store, principal.name, self.settings)
         state = self.jobs.submit(
             job, accepted, self.settings.queue_size, lambda waiting: sum(waiting) / workers
         )
@@ -520,23 +539,25 @@ class RunService:
         """Cancel a queued run at once, or stop a running one keeping its best allocation."""
         return RunState.of(self.jobs.cancel(JobKind.RUN, run_id, principal.name))
 
-    def verify_audit(self) -> Verdict:
-        return self.store.verify_ledger()
+    def verify_audit(self, checkpoint_path: Path | None = None) -> Verdict:
+        """The chain, checked against the checkpoints file (`settings.checkpoint_path`), and
+        every row against its sealed records."""
+        path = checkpoint_path or Path(self.settings.checkpoint_path)
+        return self.store.verify_ledger(checkpoints.read(path))
+
+    def checkpoint(self, path: Path | None = None) -> Checkpoint:
+        """Append the chain's head, with the time, to the checkpoints file; returns it."""
+        seq, sha = self.store.head()
+        mark = Checkpoint(at=_now().isoformat(), seq=seq, sha256=sha)
+        checkpoints.append(path or Path(self.settings.checkpoint_path), mark)
+        return mark
 
 
 def check_size(portfolio: Portfolio, settings: Settings, where: str) -> None:
-    """InvalidInputError when the portfolio is larger than this server accepts."""
-    limits = (
-        ("engineers", len(portfolio.engineers), settings.max_engineers),
-        ("opportunities", len(portfolio.opportunities), settings.max_opportunities),
-    )
-    issues = [
-        InputIssue(where, name, f"at most {limit} are accepted by this server", count)
-        for name, count, limit in limits
-        if count > limit
-    ]
-    if issues:
-        raise InvalidInputError(issues)
+    """InvalidInputError when the portfolio is larger than this server accepts (engineers,
+    opportunities, demands, candidate pairs, estimated memory) or its objective is too large
+    to count exactly: see `admission`."""
+    check_portfolio(portfolio, settings, where)
 
 
 # ---------------------------------------------------------------------------------------------

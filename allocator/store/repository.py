@@ -60,6 +60,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.service import ledger
@@ -73,8 +74,17 @@ from allocator.service.jobs import (
     NewJob,
     ended_record,
 )
-from allocator.service.keys import KeyEntry, Role
+from allocator.service.keys import DEFAULT_TEAM, KeyEntry, Role
 from allocator.service.portfolios import PortfolioEntry
+from allocator.service.seals import (
+    KEY_CHANGED,
+    KEY_CREATED,
+    KEY_RECORDS,
+    KEY_REVOKED,
+    Seal,
+    SealMismatchError,
+    key_mismatches,
+)
 from allocator.service.workspace import PlanRequest, WorkspaceRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -114,6 +124,7 @@ portfolios = Table(
     Column("ledger_seq", BigInteger, ForeignKey("ledger.seq")),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM, index=True),
 )
 jobs = Table(
     "jobs",
@@ -144,6 +155,7 @@ jobs = Table(
     Column("finished_seq", BigInteger, ForeignKey("ledger.seq")),
     Column("inputs", Text),
     Column("outcome", Text),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM, index=True),
     UniqueConstraint("kind", "number", name="uq_jobs_kind_number"),
 )
 api_keys = Table(
@@ -155,6 +167,7 @@ api_keys = Table(
     Column("key_sha256", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM),
 )
 workspace_table = Table(
     "workspace",
@@ -227,6 +240,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.seal_cache: dict[tuple[int, str], Seal] = {}
+        """Sealed figures by (record number, content hash): `audit.seals_by_subject`."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -287,17 +302,25 @@ class Store:
         ).scalar_one()
         return json.loads(text)
 
-    def verify_ledger(self) -> ledger.Verdict:
-        """Recompute the whole chain, record by record, and compare with the stored head."""
-        columns = [ledger_table.c[name] for name in ledger.Record.__dataclass_fields__]
+    def verify_ledger(self, checkpoints: Sequence[ledger.Checkpoint] = ()) -> ledger.Verdict:
+        """Recompute the whole chain, record by record, compare its end with the stored head
+        and each checkpoint with its record; then check every jobs, portfolio and key row
+        against its sealed records (`audit.verify`)."""
+        from allocator.store import audit
+
+        return audit.verify(self, checkpoints)
+
+    def head(self) -> tuple[int, str]:
+        """The chain's last record: number and hash (0 and 64 zeros when empty)."""
         with self.engine.connect() as connection:
-            head = connection.execute(select(ledger_head.c.seq, ledger_head.c.sha256)).one()
-            rows = connection.execution_options(yield_per=200).execute(
-                select(*columns).order_by(ledger_table.c.seq)
-            )
-            return ledger.verify(
-                (ledger.Record(*row) for row in rows), head=(head.seq, head.sha256)
-            )
+            row = connection.execute(select(ledger_head.c.seq, ledger_head.c.sha256)).one()
+        return int(row.seq), str(row.sha256)
+
+    def job_seals(self, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]:
+        """The sealed records of jobs `numbers` of `kind`, as figures, by job number."""
+        from allocator.store import audit
+
+        return audit.job_seals(self, kind, numbers)
 
     # -----------------------------------------------------------------------------------------
     # Portfolios
@@ -326,12 +349,21 @@ class Store:
         return self.get_portfolio(portfolio_id)
 
     def get_portfolio(self, portfolio_id: int) -> PortfolioEntry:
+        """The portfolio's index row, checked against its sealed record (SealMismatchError)."""
+        from allocator.store import audit
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(portfolios).where(portfolios.c.id == portfolio_id)
             ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"portfolio {portfolio_id} does not exist")
+            if row is None:
+                raise NotFoundError(f"portfolio {portfolio_id} does not exist")
+            problems = audit.portfolio_problems(self, connection, row)
+        if problems:
+            raise SealMismatchError(
+                f"portfolio {portfolio_id}: its index row does not match its sealed record "
+                f"({'; '.join(problems)}); `allocator audit verify` names every such row"
+            )
         return PortfolioEntry(
             id=row.id,
             name=row.name,
@@ -343,6 +375,17 @@ class Store:
             created_at=_utc(row.created_at) or now(),
         )
 
+    def uploaded_bytes(self, actor: str) -> int:
+        """Characters of portfolio content (canonical JSON) `actor` has stored, in all."""
+        size = func.coalesce(func.sum(func.length(ledger_table.c.content)), 0)
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(size).where(
+                    ledger_table.c.kind == "portfolio", ledger_table.c.actor == actor
+                )
+            ).scalar_one()
+        return int(found)
+
     def portfolio_content(self, portfolio_id: int) -> dict[str, Any]:
         """The portfolio as uploaded (validated), read from its ledger record."""
         with self.engine.connect() as connection:
@@ -351,6 +394,16 @@ class Store:
             ).scalar_one_or_none()
             if seq is None:
                 raise NotFoundError(f"portfolio {portfolio_id} does not exist")
+            sealed = connection.execute(
+                select(ledger_table.c.kind, ledger_table.c.subject_id).where(
+                    ledger_table.c.seq == seq
+                )
+            ).one()
+            if (sealed.kind, sealed.subject_id) != ("portfolio", portfolio_id):
+                raise SealMismatchError(
+                    f"portfolio {portfolio_id}: its index row points to ledger record {seq} "
+                    f"({sealed.kind} of {sealed.subject_id}), not its own"
+                )
             content: dict[str, Any] = self._content(connection, seq)
         return content
 
@@ -464,6 +517,17 @@ class Store:
             if row is None:
                 raise NotFoundError(f"{kind.label} {number} does not exist")
             if row[0] is not None:
+                sealed = connection.execute(
+                    select(ledger_table.c.kind, ledger_table.c.subject_id).where(
+                        ledger_table.c.seq == row[0]
+                    )
+                ).one()
+                expected = (kind.ledger_kinds or ("", ""))[pointer == "finished_seq"]
+                if (sealed.kind, sealed.subject_id) != (expected, number):
+                    raise SealMismatchError(
+                        f"{kind.label} {number}: its row points to ledger record {row[0]} "
+                        f"({sealed.kind} of {sealed.subject_id}), not its own {expected}"
+                    )
                 content: dict[str, Any] = self._content(connection, row[0])
                 return content
         return None if row[1] is None else dict(json.loads(row[1]))
@@ -600,8 +664,11 @@ class Store:
     def _close_job(
         self, connection: Connection, kind: JobKind, number: int, ending: Ending, actor: str
     ) -> None:
+        # The row's end time is the sealed one, so that reads can check it against the record.
+        sealed_end = ending.outcome.get("finished_at")
+        finished_at = datetime.fromisoformat(sealed_end) if sealed_end else now()
         values: dict[str, Any] = {
-            "finished_at": now(),
+            "finished_at": finished_at,
             "result_status": ending.result_status,
             "objective": ending.objective,
             "message": ending.message,
@@ -674,15 +741,24 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # API keys
 
-    def add_key(self, name: str, role: Role, key_sha256: str) -> KeyEntry:
-        """Store a key's hash. A name may have one active key at a time."""
+    def add_key(
+        self, name: str, role: Role, key_sha256: str, team: str = DEFAULT_TEAM, actor: str = "cli"
+    ) -> KeyEntry:
+        """Store a key's hash, and seal it (`key_created`: name, role, team, hash). A name may
+        have one active key at a time."""
         created = now()
         with self._write() as connection:
-            connection.execute(
-                insert(api_keys).values(
-                    name=name, role=role.value, key_sha256=key_sha256, created_at=created
+            key_id = connection.execute(
+                insert(api_keys)
+                .values(
+                    name=name,
+                    role=role.value,
+                    team=team,
+                    key_sha256=key_sha256,
+                    created_at=created,
                 )
-            )
+                .returning(api_keys.c.id)
+            ).scalar_one()
             active = connection.execute(
                 select(func.count())
                 .select_from(api_keys)
@@ -691,30 +767,74 @@ class Store:
             if active > 1:  # Raising rolls the insert back.
                 message = "an active key has this name; revoke it first"
                 raise InvalidInputError([InputIssue("--name", "", message, name)])
-        return KeyEntry(name=name, role=role, created_at=created, revoked_at=None)
+            content = {"name": name, "role": role.value, "team": team, "key_sha256": key_sha256}
+            self._append(connection, KEY_CREATED, key_id, actor, content)
+        return KeyEntry(name=name, role=role, created_at=created, revoked_at=None, team=team)
+
+    def change_key(
+        self, name: str, role: Role | None, team: str | None, actor: str = "cli"
+    ) -> KeyEntry:
+        """Give the active key named `name` another role or team, sealed (`key_changed`)."""
+        changes: dict[str, Any] = {}
+        if role is not None:
+            changes["role"] = role.value
+        if team is not None:
+            changes["team"] = team
+        with self._write() as connection:
+            key_id = connection.execute(
+                update(api_keys)
+                .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                .values(**changes)
+                .returning(api_keys.c.id)
+            ).scalar_one_or_none()
+            if key_id is None:
+                raise InvalidInputError(
+                    [InputIssue("NAME", "", "no active key has this name", name)]
+                )
+            self._append(connection, KEY_CHANGED, key_id, actor, {"name": name, **changes})
+            row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
+        return _key(row)
 
     def find_key(self, key_sha256: str) -> KeyEntry | None:
+        """The active key with this hash; SealMismatchError when its row (its role, its
+        team) differs from its sealed records: a key raised in the database is refused."""
+        from allocator.store import audit
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(api_keys).where(
                     api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None)
                 )
             ).one_or_none()
-        return None if row is None else _key(row)
+            if row is None:
+                return None
+            history = audit.seals_by_subject(self, connection, KEY_RECORDS, [row.id])
+        problems = key_mismatches(audit.key_row_figures(row), history.get(row.id, []))
+        if problems:
+            raise SealMismatchError(
+                f"the row of key {row.name!r} does not match its sealed records: {problems[0]}"
+            )
+        return _key(row)
 
     def list_keys(self) -> list[KeyEntry]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(api_keys).order_by(api_keys.c.id)).all()
         return [_key(row) for row in rows]
 
-    def revoke_key(self, name: str) -> int:
-        """Revoke the active keys named `name`; returns how many."""
+    def revoke_key(self, name: str, actor: str = "cli") -> int:
+        """Revoke the active keys named `name`, sealed (`key_revoked`); returns how many."""
         with self._write() as connection:
-            return connection.execute(
-                update(api_keys)
-                .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now())
-            ).rowcount
+            revoked = list(
+                connection.execute(
+                    update(api_keys)
+                    .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                    .values(revoked_at=now())
+                    .returning(api_keys.c.id)
+                ).scalars()
+            )
+            for key_id in revoked:
+                self._append(connection, KEY_REVOKED, key_id, actor, {"name": name})
+            return len(revoked)
 
     # -----------------------------------------------------------------------------------------
     # The workspace (the living plan) and the requests filed into it
@@ -888,4 +1008,5 @@ def _key(row: Row[Any]) -> KeyEntry:
         role=Role(row.role),
         created_at=_utc(row.created_at) or now(),
         revoked_at=_utc(row.revoked_at),
+        team=row.team,
     )

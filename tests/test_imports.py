@@ -276,3 +276,11 @@ def test_the_command_line_pipeline(tmp_path: Path) -> None:
         failed.stderr.strip() == "error: bad.csv row 2, column Amount: must be a number (got 'x')"
     )
     assert not (tmp_path / "q").exists()
+
+
+def test_the_documented_example_mapping_is_a_valid_mapping(tmp_path: Path) -> None:
+    text = (IMPORTS.parents[1] / "docs" / "imports.md").read_text()
+    example = text.split("### A full example (Salesforce)\n\n```toml\n")[1].split("```")[0]
+    (tmp_path / "example.toml").write_text(example)
+    mapping = load_mapping(tmp_path / "example.toml")
+    assert mapping.kind == "crm" and len(mapping.templates) == 4

@@ -867,11 +867,15 @@ def derive_value_unit(expected_values: Sequence[float], value_weight: int = 1) -
 
 
 def _derive_value_unit(data: dict[str, Any]) -> None:
-    """Fill `policy.value_unit` from the opportunities when the policy leaves it out."""
+    """Fill `policy.value_unit` from the opportunities when the policy leaves it out, or
+    derive it anew when the policy says its unit was derived (a portfolio written and read
+    back, or its pipeline changed). A Policy object is taken as is."""
     raw = data.get("policy")
     if raw is None:
         raw = {}
-    if not isinstance(raw, Mapping) or "value_unit" in raw:  # A Policy object is taken as is.
+    if not isinstance(raw, Mapping):
+        return
+    if "value_unit" in raw and raw.get("value_unit_source", "set") != "derived":
         return
     factors = raw.get("tier_factors") or {"A": 1.5, "B": 1.2, "C": 1.0}
     values = []

@@ -159,3 +159,19 @@ def test_results_and_explanations_show_iso_weeks_dates_and_crm_ids() -> None:
     assert (a.engineer_external_id, a.opportunity_external_id) == ("E1040", "006ABC")
     text = explain_opportunity(Run.of(portfolio, result), "O1").summary
     assert text.startswith("O1 (CRM id 006ABC, account Nordwind, tier C, power, N;")
+
+
+def test_a_derived_unit_is_derived_anew_when_the_pipeline_changes(tmp_path: Any) -> None:
+    from allocator.io.formats import load_portfolio, write_portfolio_csv
+
+    data = with_deal_values(100, 30_000, seed=1)
+    portfolio = build_portfolio(data)
+    folder = write_portfolio_csv(portfolio, tmp_path / "p")
+    again = load_portfolio(folder)
+    assert again.policy == portfolio.policy  # Same pipeline, same unit.
+    bigger = [{**o, "value": o["value"] * 1000} for o in data["opportunities"]]
+    grown = build_portfolio({**data, "opportunities": bigger, "policy": again.policy.model_dump()})
+    assert grown.policy.value_unit_source == "derived"
+    assert grown.policy.value_unit == 1000 * portfolio.policy.value_unit
+    kept = build_portfolio({**data, "policy": {"value_unit": 7}})
+    assert (kept.policy.value_unit, kept.policy.value_unit_source) == (7, "set")

@@ -719,6 +719,8 @@ class _State:
 
     def _policy(self, edit: ChangePolicy, where: str) -> list[InputIssue]:
         merged = {**self.policy.model_dump(), **edit.changes}
+        if "value_unit" in edit.changes:  # Set by the scenario, not derived.
+            merged["value_unit_source"] = "set"
         try:
             self.policy = Policy.model_validate(merged)
         except ValidationError as error:

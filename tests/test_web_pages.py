@@ -302,6 +302,33 @@ def test_a_requester_files_a_request_and_follows_it_and_sees_only_their_own(web:
     assert ("Staffed in run" in page) or ("Not staffed in run" in page and "<h2>Why</h2>" in page)
 
 
+def test_a_requester_changes_and_withdraws_only_their_own_request(web: Web) -> None:
+    filed = web.post("sam", "/app/requests/new", **_request_form(customer="Edit Me GmbH"))
+    url = filed.headers["location"]
+    form = web.client("sam").get(f"{url}/edit").text
+    assert 'value="Edit Me GmbH"' in form and "Save the changes" in form
+    assert web.post("rita", f"{url}/edit", **_request_form()).status_code == 404
+    bad = web.post("sam", f"{url}/edit", **_request_form(**{"roles.0.hours": "-1"}))
+    assert (
+        bad.status_code == 422 and 'value="-1"' in bad.text and f'action="{url}/edit"' in bad.text
+    )
+    changed = web.post(
+        "sam", f"{url}/edit", **_request_form(customer="Edit Me GmbH", **{"roles.0.hours": "6"})
+    )
+    assert changed.status_code == 303
+    page = web.client("sam").get(url).text
+    assert "6.0 h/week" in page
+    pipeline = web.client("planner").get("/app/pipeline?q=Edit+Me").text
+    assert pipeline.count("Edit Me GmbH") == 1  # The same opportunity, its role replaced.
+    assert web.post("rita", f"{url}/withdraw").status_code == 409
+    gone = web.post("sam", f"{url}/withdraw")
+    assert gone.status_code == 303
+    assert "Withdrawn" in web.client("sam").get(url).text
+    assert "Edit Me GmbH" not in web.client("planner").get("/app/pipeline?q=Edit+Me").text
+    again = web.post("sam", f"{url}/edit", **_request_form())
+    assert again.status_code == 422 and "was withdrawn" in again.text
+
+
 def test_the_weekly_run_form_names_a_bad_time_limit(web: Web) -> None:
     for given in ("abc", "0", "100000"):
         answer = web.post("planner", "/app/runs", time_limit=given)

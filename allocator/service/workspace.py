@@ -21,7 +21,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -136,7 +136,8 @@ class Staffing:
 
 @dataclass(frozen=True)
 class RequestLife:
-    """Where a request stands: `submitted`, `in_run`, `staffed`, `not_staffed`, `failed`."""
+    """Where a request stands: `submitted`, `in_run`, `staffed`, `not_staffed`, `failed`,
+    `withdrawn`."""
 
     request: PlanRequest
     stage: str
@@ -200,12 +201,22 @@ class WorkspaceService:
         edit: Callable[[dict[str, Any]], None],
         principal: Principal,
         version: int | None = None,
-        permission: Permission = Permission.WRITE,
-        request: PlanRequest | None = None,
     ) -> int:
         """Apply `edit` to a copy of the plan's document and store it when the domain's rules
         hold; InvalidInputError (nothing stored) otherwise. `version`: the one the form was
-        shown at, refused when the plan moved on since."""
+        shown at, refused when the plan moved on since. Returns the new version."""
+        return self._change(edit, principal, version, Permission.WRITE, None)[0]
+
+    def _change(
+        self,
+        edit: Callable[[dict[str, Any]], None],
+        principal: Principal,
+        version: int | None,
+        permission: Permission,
+        request: PlanRequest | None,
+    ) -> tuple[int, int | None]:
+        """`change`, for a role's permission, with the request it files or edits (stored in
+        the same transaction); returns the new version and the request's id."""
         principal.require(permission)
         portfolio, row = self.current()
         if version is not None and version != row.version:
@@ -223,7 +234,7 @@ class WorkspaceService:
         content = portfolio.model_dump(mode="json")
         edit(content)
         build_portfolio(content)  # Raises InvalidInputError naming record, field and value.
-        return self.store.save_workspace(content, row.version, principal.name, request)[0]
+        return self.store.save_workspace(content, row.version, principal.name, request)
 
     def set_fields(
         self, kind: str, record_id: str, fields: dict[str, Any], principal: Principal, version: int
@@ -302,6 +313,56 @@ class WorkspaceService:
     def file_request(self, form: dict[str, Any], principal: Principal) -> PlanRequest:
         """Validate the request form and add its opportunity (when new) and demands to the
         plan. InvalidInputError names each bad field by the form's names (`roles.0.hours`)."""
+        return self._file(form, principal, None)
+
+    def edit_request(
+        self, request_id: int, form: dict[str, Any], principal: Principal
+    ) -> PlanRequest:
+        """A requester changes their own request: its roles and notes (and the opportunity's
+        fields when the request made it); the plan's roles of the request are replaced."""
+        before = self._own(request_id, principal)
+        return self._file(
+            {
+                **form,
+                "opportunity_id": before.content["opportunity_id"]
+                if not before.content.get("new")
+                else "",
+            },
+            principal,
+            before,
+        )
+
+    def withdraw_request(self, request_id: int, principal: Principal) -> PlanRequest:
+        """Take the request's roles (and the opportunity it made) out of the plan."""
+        before = self._own(request_id, principal)
+        gone = set(before.content.get("demand_ids", []))
+        content = {**before.content, "withdrawn": True}
+        request = replace(before, content=content)
+
+        def edit(document: dict[str, Any]) -> None:
+            document["demands"] = [d for d in document["demands"] if d.get("id") not in gone]
+            if before.content.get("new"):
+                document["opportunities"] = [
+                    o for o in document["opportunities"] if o["id"] != before.opportunity_id
+                ]
+
+        self._change(edit, principal, None, Permission.REQUEST, request)
+        return self.store.get_plan_request(request_id)
+
+    def _own(self, request_id: int, principal: Principal) -> PlanRequest:
+        principal.require(Permission.REQUEST)
+        found = self.request(request_id, principal)
+        if found.requester != principal.name:
+            raise NotFoundError(f"no request {request_id} of yours")
+        if found.content.get("withdrawn"):
+            raise InvalidInputError(
+                [InputIssue("request", "", "was withdrawn; file a new one", request_id)]
+            )
+        return found
+
+    def _file(
+        self, form: dict[str, Any], principal: Principal, before: PlanRequest | None
+    ) -> PlanRequest:
         principal.require(Permission.REQUEST)
         try:
             asked = RequestIn.model_validate(form)
@@ -322,7 +383,11 @@ class WorkspaceService:
         if issues:
             raise InvalidInputError(issues)
         token = secrets.token_hex(3).upper()
-        opportunity_id = asked.opportunity_id or f"REQ-{token}"
+        if before is not None:
+            opportunity_id = before.opportunity_id
+        else:
+            opportunity_id = asked.opportunity_id or f"REQ-{token}"
+        made = before.content.get("new", False) if before is not None else not asked.opportunity_id
         demands = [
             {
                 "id": f"{opportunity_id}/{role.skill}-{token}-{number}",
@@ -339,37 +404,42 @@ class WorkspaceService:
         content = {
             **asked.model_dump(mode="json"),
             "opportunity_id": opportunity_id,
-            "new": not asked.opportunity_id,
+            "new": made,
             "demand_ids": [d["id"] for d in demands],
         }
-        request = PlanRequest(
-            id=0,
-            requester=principal.name,
-            opportunity_id=opportunity_id,
-            content=content,
-            submitted_at=_now(),
-        )
+        if before is None:
+            request = PlanRequest(
+                id=0,
+                requester=principal.name,
+                opportunity_id=opportunity_id,
+                content=content,
+                submitted_at=_now(),
+            )
+        else:
+            request = replace(before, content={**content, "edited_at": _now().isoformat()})
+        gone = set() if before is None else set(before.content.get("demand_ids", []))
 
         def edit(document: dict[str, Any]) -> None:
-            if not asked.opportunity_id:
-                document["opportunities"].append(
-                    {
-                        "id": opportunity_id,
-                        "customer": asked.customer,
-                        "tier": asked.tier,
-                        "industry": asked.industry,
-                        "region": asked.region,
-                        "value": asked.value,
-                        "win_probability": asked.win_probability,
-                        "requester": principal.name,
-                        "requested_at": request.submitted_at.isoformat(),
-                    }
-                )
+            document["demands"] = [d for d in document["demands"] if d.get("id") not in gone]
+            if made:
+                record = {
+                    "id": opportunity_id,
+                    "customer": asked.customer,
+                    "tier": asked.tier,
+                    "industry": asked.industry,
+                    "region": asked.region,
+                    "value": asked.value,
+                    "win_probability": asked.win_probability,
+                    "requester": principal.name,
+                    "requested_at": request.submitted_at.isoformat(),
+                }
+                others = [o for o in document["opportunities"] if o["id"] != opportunity_id]
+                document["opportunities"] = [*others, record]
             document["demands"].extend(demands)
 
-        self.change(edit, principal, permission=Permission.REQUEST, request=request)
-        found, _ = self.store.list_plan_requests(principal.name, 1, 0)
-        return found[0]
+        _, number = self._change(edit, principal, None, Permission.REQUEST, request)
+        assert number is not None
+        return self.store.get_plan_request(number)
 
     @staticmethod
     def _request_issues(asked: RequestIn, portfolio: Portfolio) -> list[InputIssue]:
@@ -437,6 +507,8 @@ class WorkspaceService:
 
     def life(self, request: PlanRequest) -> RequestLife:
         """Where the request stands, read off the last run that took it in."""
+        if request.content.get("withdrawn"):
+            return RequestLife(request, "withdrawn", "Withdrawn: its roles left the plan.")
         if request.run_id is None:
             return RequestLife(request, "submitted", "Submitted; waiting for this week's run.")
         run = self.runs.get_run(request.run_id)

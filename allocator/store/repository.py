@@ -870,7 +870,8 @@ class Store:
         run_id: int | None = None,
     ) -> tuple[int, int | None]:
         """Store the plan's new document when its version is still `expected_version` (None:
-        there is none yet), with the request that changed it, or a run it submitted. Returns
+        there is none yet), with the request that changed it (new, or edited when it has an
+        id), or a run it submitted. Returns
         the new version and the request's id. InvalidInputError when someone saved first."""
         at = now()
         with self._write() as connection:
@@ -911,7 +912,14 @@ class Store:
                     raise _moved(expected_version)
                 version = expected_version + 1
             request_id = None
-            if request is not None:
+            if request is not None and request.id:  # An edit of a filed request.
+                connection.execute(
+                    update(plan_requests)
+                    .where(plan_requests.c.id == request.id)
+                    .values(content=json.dumps(request.content))
+                )
+                request_id = request.id
+            elif request is not None:
                 request_id = connection.execute(
                     insert(plan_requests)
                     .values(

@@ -73,7 +73,13 @@ def request_form(request: Request, session: SignedIn) -> HTMLResponse:
     plan = workspace_of(request).plan()
     values = {"tier": "C", "win_probability": "0.5", "roles.0.min_proficiency": "3"}
     return render(
-        request, "request_form.html", session, values=values, problems={}, **_choices(plan)
+        request,
+        "request_form.html",
+        session,
+        values=values,
+        problems={},
+        action="/app/requests/new",
+        **_choices(plan),
     )
 
 
@@ -100,10 +106,25 @@ async def file_request(request: Request, session: SignedIn) -> Response:
     session.require(Permission.REQUEST)
     posted_form = await posted(request, session)
     form = {name: str(value) for name, value in posted_form.items() if name != "csrf"}
+    return await _filed(request, session, form, _form_document(form), None)
+
+
+async def _filed(
+    request: Request,
+    session: Session,
+    form: dict[str, str],
+    document: dict[str, Any],
+    number: int | None,
+) -> Response:
+    """File (or, with `number`, edit) the request; the form again, 422, on bad input."""
     workspace = workspace_of(request)
-    document = _form_document(form)
     try:
-        filed = await run_in_threadpool(workspace.file_request, document, session.principal)
+        if number is None:
+            filed = await run_in_threadpool(workspace.file_request, document, session.principal)
+        else:
+            filed = await run_in_threadpool(
+                workspace.edit_request, number, document, session.principal
+            )
     except InvalidInputError as error:
         problems = field_problems(error)
         if "roles" in problems and not document["roles"]:
@@ -116,6 +137,7 @@ async def file_request(request: Request, session: SignedIn) -> Response:
             status=422,
             values=form,
             problems=_renumbered(problems, document, form),
+            action=f"/app/requests/{number}/edit" if number else "/app/requests/new",
             **_choices(plan),
         )
     return redirect(f"/app/requests/{filed.id}")
@@ -154,3 +176,64 @@ def show_request(
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
     return render(request, "request.html", session, life=workspace.life(found))
+
+
+def _values_of(content: dict[str, Any]) -> dict[str, str]:
+    """A filed request's content as the form's values."""
+    values = {name: str(content.get(name, "")) for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
+    for row, role in enumerate(content.get("roles", [])[:ROLE_ROWS]):
+        for name in ROLE_FIELDS:
+            values[f"roles.{row}.{name}"] = str(role.get(name, ""))
+    return values
+
+
+@router.get("/app/requests/{request_id}/edit")
+def edit_form(
+    request: Request, session: SignedIn, request_id: Annotated[int, Path(ge=1, le=2**53)]
+) -> HTMLResponse:
+    session.require(Permission.REQUEST)
+    workspace = workspace_of(request)
+    try:
+        found = workspace.request(request_id, session.principal)
+    except NotFoundError as error:
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
+    return render(
+        request,
+        "request_form.html",
+        session,
+        values=_values_of(found.content),
+        problems={},
+        action=f"/app/requests/{request_id}/edit",
+        editing=found,
+        **_choices(workspace.plan()),
+    )
+
+
+@router.post("/app/requests/{request_id}/edit")
+async def edit(
+    request: Request, session: SignedIn, request_id: Annotated[int, Path(ge=1, le=2**53)]
+) -> Response:
+    session.require(Permission.REQUEST)
+    posted_form = await posted(request, session)
+    form = {name: str(value) for name, value in posted_form.items() if name != "csrf"}
+    try:
+        return await _filed(request, session, form, _form_document(form), request_id)
+    except NotFoundError as error:
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
+
+
+@router.post("/app/requests/{request_id}/withdraw")
+async def withdraw(
+    request: Request, session: SignedIn, request_id: Annotated[int, Path(ge=1, le=2**53)]
+) -> Response:
+    session.require(Permission.REQUEST)
+    await posted(request, session)
+    try:
+        await run_in_threadpool(
+            workspace_of(request).withdraw_request, request_id, session.principal
+        )
+    except (NotFoundError, InvalidInputError) as error:
+        return render(
+            request, "error.html", session, 409, title="Not withdrawn", message=str(error)
+        )
+    return redirect(f"/app/requests/{request_id}")

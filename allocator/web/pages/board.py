@@ -129,7 +129,7 @@ def board(
         run=service_of(request).get_run(run),
         plan=workspace.plan(),
         page=PageOf.of(rows, page, BOARD_ROWS),
-        weeks=list(portfolio.weeks()),
+        weeks=[portfolio.week_label(week) for week in portfolio.weeks()],
         unstaffed=unstaffed_demand(portfolio, allocation)[:30],
         filters=filters,
         query=urlencode(filters),

@@ -82,6 +82,7 @@ class ExplanationService:
             submitted_at=datetime.now(UTC),
             time_limit=asked.question.time_limit,
             summary={"run_id": asked.run_id, "question": asked.question.kind},
+            team=principal.team,
         )
 
         def content(number: int) -> dict[str, Any]:

@@ -55,9 +55,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from allocator.errors import AllocatorError, NotFoundError
-from allocator.service.keys import KeyEntry
+from allocator.service.keys import DEFAULT_TEAM, KeyEntry, PermissionDeniedError, Principal
 from allocator.service.ledger import Checkpoint, Verdict
 from allocator.service.memory import cap_memory, failure_text
+from allocator.service.portfolios import PortfolioEntry
 from allocator.service.seals import Seal, SealMismatchError, job_mismatches
 from allocator.service.settings import Settings
 from allocator.solve.lifeline import die_with_parent
@@ -186,6 +187,8 @@ class NewJob:
     summary: Mapping[str, Any]
     week: str | None = None
     portfolio_id: int | None = None
+    team: str = DEFAULT_TEAM
+    """The submitter's team: only that team (and auditors) see and act on the job."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class JobState:
     result_status: str | None
     objective: float | None
     message: str
+    team: str = DEFAULT_TEAM
 
     @property
     def label(self) -> str:
@@ -225,6 +229,8 @@ class JobFilter:
     week: str | None = None
     submitted_by: str | None = None
     portfolio_id: int | None = None
+    team: str | None = None
+    """Only this team's jobs; None: every team's."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,7 @@ class JobStore(Protocol):
     ) -> dict[JobKind, list[int]]: ...
     def running_workers(self) -> list[str]: ...
     def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
+    def get_portfolio(self, portfolio_id: int) -> PortfolioEntry: ...
     def job_seals(self, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]: ...
     def verify_ledger(self, checkpoints: Sequence[Checkpoint] = ()) -> Verdict: ...
     def find_key(self, key_sha256: str) -> KeyEntry | None: ...
@@ -446,6 +453,21 @@ class JobService:
             finished = [seal for seal in records if seal.kind == kinds[1]]
             found.append(job_mismatches(job_figures(state), state.status.ended, accepted, finished))
         return found
+
+    def scoped(
+        self, kind: JobKind, number: int, principal: Principal, acting: bool = False
+    ) -> JobState:
+        """The job, if `principal`'s team may see it. Another team's job is NotFoundError
+        when read (its existence is not told), PermissionDeniedError when acted on (cancel,
+        continue)."""
+        state = self.store.get_job(kind, number)
+        if principal.sees(state.team):
+            return state
+        if acting:
+            raise PermissionDeniedError(
+                f"key {principal.name!r} may not act on {state.label}: it belongs to another team"
+            )
+        raise not_found(kind, number)
 
     def accepted(self, kind: JobKind, number: int) -> dict[str, Any]:
         """The job's accepted record, as recorded."""

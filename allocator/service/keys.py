@@ -97,10 +97,20 @@ ACTIONS = {
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: the key's name and role."""
+    """Who sent a request: the key's name, role and team."""
 
     name: str
     role: Role
+    team: str = DEFAULT_TEAM
+
+    @property
+    def sees_all(self) -> bool:
+        """Auditors see every team's work; planners and viewers their own team's."""
+        return self.role is Role.AUDITOR
+
+    def sees(self, team: str) -> bool:
+        """Whether this key may see (and, with the role for it, act on) `team`'s work."""
+        return self.sees_all or team == self.team
 
     def require(self, permission: Permission) -> None:
         """Raise PermissionDeniedError unless the role allows `permission`."""

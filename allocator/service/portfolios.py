@@ -18,3 +18,5 @@ class PortfolioEntry:
     sha256: str
     created_by: str
     created_at: datetime
+    team: str = "default"
+    """The team of the key that uploaded it: only that team (and auditors) see it."""

@@ -19,6 +19,7 @@ Imports the domain, `jobs`, `keys`, `ledger` and `settings`; the solver only ins
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -186,6 +187,8 @@ class RunFilter:
     week: str | None = None
     submitted_by: str | None = None
     portfolio_id: int | None = None
+    team: str | None = None
+    """Only this team's runs; None: every team's (auditors)."""
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ class RunService:
             ) from None
         if entry is None:
             raise AuthenticationError("the API key is not known or was revoked")
-        principal = Principal(entry.name, entry.role)
+        principal = Principal(entry.name, entry.role, entry.team)
         if self.settings.key_cache_seconds > 0:
             if len(self._known_keys) > 10_000:
                 self._known_keys.clear()
@@ -355,8 +358,17 @@ class RunService:
             sha256="",
             created_by=principal.name,
             created_at=_now(),
+            team=principal.team,
         )
         return self.store.add_portfolio(entry, content)
+
+    def portfolio_scoped(self, portfolio_id: int, principal: Principal) -> PortfolioEntry:
+        """The portfolio's summary, if `principal`'s team may see it (NotFoundError if not:
+        another team's portfolio is not told to exist)."""
+        entry = self.store.get_portfolio(portfolio_id)
+        if not principal.sees(entry.team):
+            raise NotFoundError(f"portfolio {portfolio_id} does not exist")
+        return entry
 
     def get_portfolio(self, portfolio_id: int) -> tuple[PortfolioEntry, Portfolio]:
         entry = self.store.get_portfolio(portfolio_id)
@@ -367,7 +379,7 @@ class RunService:
 
     def submit(self, request: RunRequest, principal: Principal) -> RunState:
         """Validate and queue a run; raises InvalidInputError, NotFoundError, QueueFullError."""
-        portfolio, portfolio_id = self._snapshot(request)
+        portfolio, portfolio_id = self._snapshot(request, principal)
         requested = request.time_limit or self.settings.default_time_limit
         time_limit = min(requested, self.settings.max_time_limit)
         submitted_at = _now()
@@ -418,6 +430,7 @@ class RunService:
             summary=summary.model_dump(mode="json"),
             week=week,
             portfolio_id=portfolio_id,
+            team=principal.team,
         )
         workers = max(1, self.settings.workers)
         check_active_jobs(self.store, principal.name, self.settings)
@@ -426,14 +439,16 @@ class RunService:
         )
         return RunState.of(state)
 
-    def _snapshot(self, request: RunRequest) -> tuple[Portfolio, int | None]:
-        """The one portfolio the run solves: base + overrides + previous run's assignments."""
+    def _snapshot(self, request: RunRequest, principal: Principal) -> tuple[Portfolio, int | None]:
+        """The one portfolio the run solves: base + overrides + previous run's assignments.
+        Another team's portfolio is unknown; continuing another team's run is refused."""
         if (request.portfolio_id is None) == (request.portfolio is None):
             raise InvalidInputError(
                 [InputIssue("$", "portfolio_id", "give either portfolio_id or portfolio")]
             )
         if request.portfolio_id is not None:
             try:
+                self.portfolio_scoped(request.portfolio_id, principal)
                 base = self.store.portfolio_content(request.portfolio_id)
             except NotFoundError:
                 raise InvalidInputError(
@@ -466,6 +481,8 @@ class RunService:
         portfolio = build_portfolio(data, locate)
         check_size(portfolio, self.settings, json_location(prefix))
         if request.previous_run_id is not None:
+            with contextlib.suppress(NotFoundError):  # Unknown: `_previous` says so.
+                self.jobs.scoped(JobKind.RUN, request.previous_run_id, principal, acting=True)
             portfolio = portfolio.model_copy(
                 update={"previous": self._previous(request.previous_run_id, portfolio)}
             )
@@ -512,7 +529,12 @@ class RunService:
         self, where: RunFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[RunState], int]:
         found = JobFilter(
-            JobKind.RUN, where.status, where.week, where.submitted_by, where.portfolio_id
+            JobKind.RUN,
+            where.status,
+            where.week,
+            where.submitted_by,
+            where.portfolio_id,
+            where.team,
         )
         jobs, total = self.jobs.find(found, limit, offset)
         return [RunState.of(job) for job in jobs], total

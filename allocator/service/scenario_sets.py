@@ -193,7 +193,7 @@ class ScenarioService:
 
     def submit(self, request: ScenarioRequest, principal: Principal) -> ScenarioSetState:
         """Validate and queue a scenario set; raises InvalidInputError, QueueFullError."""
-        portfolio, allocation = self._base(request)
+        portfolio, allocation = self._base(request, principal)
         if bool(request.scenarios) == (request.ratio_sweep is not None):
             raise InvalidInputError(
                 [InputIssue("$", "scenarios", "give either scenarios or ratio_sweep")]
@@ -259,6 +259,7 @@ class ScenarioService:
             time_limit=time_limit,
             summary=summary.model_dump(mode="json"),
             portfolio_id=request.portfolio_id,
+            team=principal.team,
         )
         check_active_jobs(self.store, principal.name, self.settings)
         state = self.jobs.submit(
@@ -266,8 +267,11 @@ class ScenarioService:
         )
         return ScenarioSetState.of(state)
 
-    def _base(self, request: ScenarioRequest) -> tuple[Portfolio, Allocation | None]:
-        """The base portfolio, and the base run's allocation when the base is a run."""
+    def _base(
+        self, request: ScenarioRequest, principal: Principal
+    ) -> tuple[Portfolio, Allocation | None]:
+        """The base portfolio, and the base run's allocation when the base is a run. Another
+        team's portfolio is unknown; building on another team's run is refused (403)."""
         given = [
             name
             for name in ("portfolio_id", "portfolio", "base_run_id")
@@ -289,6 +293,8 @@ class ScenarioService:
             return portfolio, None
         if request.portfolio_id is not None:
             try:
+                if not principal.sees(self.store.get_portfolio(request.portfolio_id).team):
+                    raise NotFoundError(f"portfolio {request.portfolio_id} does not exist")
                 content = self.store.portfolio_content(request.portfolio_id)
             except NotFoundError:
                 raise InvalidInputError(
@@ -300,6 +306,7 @@ class ScenarioService:
         assert request.base_run_id is not None
         run_id = request.base_run_id
         try:
+            self.jobs.scoped(JobKind.RUN, run_id, principal, acting=True)
             inputs = RunAccepted.model_validate(self.store.job_inputs(JobKind.RUN, run_id))
             outcome = self.store.job_outcome(JobKind.RUN, run_id)
         except NotFoundError:
@@ -322,8 +329,9 @@ class ScenarioService:
         submitted_by: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        team: str | None = None,
     ) -> tuple[list[ScenarioSetState], int]:
-        where = JobFilter(JobKind.SCENARIO_SET, status=status, submitted_by=submitted_by)
+        where = JobFilter(JobKind.SCENARIO_SET, status=status, submitted_by=submitted_by, team=team)
         jobs, total = self.jobs.find(where, limit, offset)
         return [ScenarioSetState.of(job) for job in jobs], total
 

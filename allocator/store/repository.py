@@ -339,6 +339,7 @@ class Store:
                     content_sha256=ledger.sha256(ledger.canonical(content)),
                     created_by=entry.created_by,
                     created_at=entry.created_at,
+                    team=entry.team,
                 )
                 .returning(portfolios.c.id)
             ).scalar_one()
@@ -373,6 +374,7 @@ class Store:
             sha256=row.content_sha256,
             created_by=row.created_by,
             created_at=_utc(row.created_at) or now(),
+            team=row.team,
         )
 
     def uploaded_bytes(self, actor: str) -> int:
@@ -438,6 +440,7 @@ class Store:
                     time_limit=job.time_limit,
                     week=job.week,
                     portfolio_id=job.portfolio_id,
+                    team=job.team,
                     attempt=0,
                     worker="",
                     cancel_requested=False,
@@ -472,6 +475,8 @@ class Store:
             conditions.append(jobs.c.submitted_by == where.submitted_by)
         if where.portfolio_id is not None:
             conditions.append(jobs.c.portfolio_id == where.portfolio_id)
+        if where.team is not None:
+            conditions.append(jobs.c.team == where.team)
         with self.engine.connect() as connection:
             total = connection.execute(
                 select(func.count()).select_from(jobs).where(*conditions)
@@ -1007,6 +1012,7 @@ def _job(row: Row[Any]) -> JobState:
         result_status=row.result_status,
         objective=row.objective,
         message=row.message,
+        team=row.team,
     )
 
 

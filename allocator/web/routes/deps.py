@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from allocator.service.jobs import JobKind
 from allocator.service.keys import Permission, Principal
 from allocator.service.runs import RunService
 
@@ -57,3 +58,30 @@ async def _auditor(principal: Annotated[Principal, Depends(_principal)]) -> Prin
 Reader = Annotated[Principal, Depends(_reader)]
 Planner = Annotated[Principal, Depends(_planner)]
 Auditor = Annotated[Principal, Depends(_auditor)]
+
+SCOPED_JOBS = {"run_id": JobKind.RUN, "set_id": JobKind.SCENARIO_SET}
+"""The path parameters that name a team's job."""
+
+
+async def in_scope(
+    request: Request,
+    service: ServiceDep,
+    principal: Annotated[Principal, Depends(_principal)],
+) -> None:
+    """A router's guard: the run, scenario set or portfolio its path names must be the
+    caller's team's (auditors see all). Another team's is 404 to a read (its existence is not
+    told) and 403 to an action (cancel)."""
+    if principal.sees_all:
+        return
+    acting = request.method not in ("GET", "HEAD")
+    for name, kind in SCOPED_JOBS.items():
+        raw = request.path_params.get(name)
+        if isinstance(raw, str) and raw.isdigit() and len(raw) < 19:
+            await run_in_threadpool(service.jobs.scoped, kind, int(raw), principal, acting)
+    raw = request.path_params.get("portfolio_id")
+    if isinstance(raw, str) and raw.isdigit() and len(raw) < 19:
+        await run_in_threadpool(service.portfolio_scoped, int(raw), principal)
+
+
+Scoped = [Depends(in_scope)]
+"""`APIRouter(dependencies=Scoped)`: every route of the router checks the team."""

@@ -34,11 +34,11 @@ from allocator.explain.job import Question
 from allocator.service.explanations import ExplanationAsked, ExplanationService
 from allocator.service.keys import Principal
 from allocator.service.runs import RunService
-from allocator.web.routes.deps import Reader, ServiceDep
+from allocator.web.routes.deps import Reader, Scoped, ServiceDep
 from allocator.web.routes.models import MAX_ID
 from allocator.web.routes.responses import errors
 
-router = APIRouter(prefix="/v1/runs/{run_id}/explain", tags=["explain"])
+router = APIRouter(prefix="/v1/runs/{run_id}/explain", tags=["explain"], dependencies=Scoped)
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
 RecordId = Annotated[str, Path(min_length=1, max_length=200, description="Record id.")]

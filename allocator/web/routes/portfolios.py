@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from allocator.web import uploads
-from allocator.web.routes.deps import Planner, Reader, ServiceDep
+from allocator.web.routes.deps import Planner, Reader, Scoped, ServiceDep
 from allocator.web.routes.models import MAX_ID, PortfolioOut, PortfolioSummary
 from allocator.web.routes.responses import errors
 
-router = APIRouter(prefix="/v1/portfolios", tags=["portfolios"])
+router = APIRouter(prefix="/v1/portfolios", tags=["portfolios"], dependencies=Scoped)
 
 PortfolioId = Annotated[int, Path(ge=1, le=MAX_ID, description="Portfolio id.")]
 

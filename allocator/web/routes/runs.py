@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from allocator.io.exports import plan_csv, plan_xlsx_bytes
 from allocator.service.runs import RunFilter, RunRequest, RunStatus
-from allocator.web.routes.deps import Planner, Reader, ServiceDep
+from allocator.web.routes.deps import Planner, Reader, Scoped, ServiceDep
 from allocator.web.routes.models import (
     MAX_ID,
     WEEK_PATTERN,
@@ -21,7 +21,7 @@ from allocator.web.routes.models import (
 )
 from allocator.web.routes.responses import errors
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=Scoped)
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
 
@@ -52,7 +52,7 @@ def submit_run(body: RunIn, response: Response, service: ServiceDep, principal: 
 @router.get("", summary="List runs", responses=errors())
 def list_runs(
     service: ServiceDep,
-    _: Reader,
+    principal: Reader,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
     week: Annotated[
         str | None, Query(pattern=WEEK_PATTERN, description="Only runs of this ISO week.")
@@ -68,7 +68,11 @@ def list_runs(
 ) -> RunPage:
     """Runs matching every filter given, newest first, one page at a time."""
     where = RunFilter(
-        status=status, week=week, submitted_by=submitted_by, portfolio_id=portfolio_id
+        status=status,
+        week=week,
+        submitted_by=submitted_by,
+        portfolio_id=portfolio_id,
+        team=None if principal.sees_all else principal.team,
     )
     items, total = service.list_runs(where, limit, offset)
     now = _now()

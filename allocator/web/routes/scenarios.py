@@ -23,14 +23,14 @@ from allocator.service.scenario_sets import (
     ScenarioService,
     ScenarioSetState,
 )
-from allocator.web.routes.deps import Planner, Reader
+from allocator.web.routes.deps import Planner, Reader, Scoped
 from allocator.web.routes.models import MAX_ID, PortfolioDocument
 from allocator.web.routes.responses import errors
 from allocator.whatif.compare import SweepComparison
 from allocator.whatif.ratios import RatioCurve, RatioSweepSpec
 from allocator.whatif.scenarios import Scenario
 
-router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
+router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"], dependencies=Scoped)
 
 SetId = Annotated[int, Path(ge=1, le=MAX_ID, description="Scenario set id.")]
 
@@ -232,7 +232,7 @@ def submit_scenarios(
 @router.get("", summary="List scenario sets", responses=errors())
 def list_scenario_sets(
     service: ScenariosDep,
-    _: Reader,
+    principal: Reader,
     status: Annotated[RunStatus | None, Query(description="Only sets in this status.")] = None,
     submitted_by: Annotated[
         str | None, Query(max_length=200, description="Only sets submitted by this key name.")
@@ -241,7 +241,8 @@ def list_scenario_sets(
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Sets to skip.")] = 0,
 ) -> ScenarioSetPage:
     """Scenario sets matching every filter given, newest first, one page at a time."""
-    items, total = service.list(status, submitted_by, limit, offset)
+    team = None if principal.sees_all else principal.team
+    items, total = service.list(status, submitted_by, limit, offset, team)
     return ScenarioSetPage(
         items=[ScenarioSetOut.of(s) for s in items], total=total, limit=limit, offset=offset
     )

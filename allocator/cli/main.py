@@ -24,6 +24,7 @@ from allocator.cli.insight import app as report_app
 from allocator.cli.insight import generate_history_command, import_app
 from allocator.cli.pipelines import add_import_commands, export, validate
 from allocator.cli.whatif import app as whatif_app
+from allocator.cli.worker import worker
 from allocator.core.check import check as check_allocation
 from allocator.core.shapes import SHAPES, generate_shape
 from allocator.errors import InputIssue, InvalidInputError, problems
@@ -187,6 +188,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(whatif_app, name="sweep")  # What-if planning: allocator/cli/whatif.py
 app.add_typer(audit_app, name="audit")  # Verify and checkpoint: allocator/cli/audit.py
+app.command()(worker)  # Workers without HTTP: allocator/cli/worker.py
 app.command()(explain)  # Explanations: allocator/cli/explain.py
 add_import_commands(import_app)  # crm, team, time-off; export, validate: cli/pipelines.py
 app.command()(export)

@@ -633,6 +633,23 @@ class WorkerPool:
         self.processes.clear()
 
 
+def run_worker_host(open_store: StoreFactory, settings: Settings, stop: threading.Event) -> None:
+    """`allocator worker`: a process with no HTTP that recovers the jobs its host's dead
+    workers left, then runs `settings.workers` worker processes (replaced when they die) until
+    `stop` is set. Any number of these, on any machines, share one database's queue."""
+    store = open_store()
+    try:
+        JobService(store, settings).recover()
+        pool = WorkerPool(open_store, settings, store)
+        pool.start()
+        try:
+            stop.wait()
+        finally:
+            pool.stop()
+    finally:
+        store.close()
+
+
 def worker_name(pid: int) -> str:
     """How jobs name the worker process working on them: `host:pid`."""
     return f"{socket.gethostname()}:{pid}"

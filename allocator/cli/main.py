@@ -277,8 +277,7 @@ def keys_create(
         finally:
             store.close()
     console.print(
-        f"Created a {role.value} key named {name!r} in team {team!r}. "
-        "It is shown only this once:"
+        f"Created a {role.value} key named {name!r} in team {team!r}. It is shown only this once:"
     )
     print(key)
 

@@ -43,6 +43,7 @@ from allocator.core.limits import Limits
 from allocator.errors import InfeasibleError, InputIssue, InvalidInputError
 from allocator.model import Allocation, Portfolio
 from allocator.solve.compiled import BoolArray, CompiledProblem, compile_portfolio
+from allocator.solve.lifeline import die_with_parent
 from allocator.solver import SolveOptions, solve_compiled, to_allocation
 from allocator.whatif.scenarios import (
     AppliedScenario,
@@ -276,7 +277,9 @@ class RayExecutor:
 
 
 def _renice(niceness: int) -> None:
-    """Run in each new worker process before its solver threads exist: they inherit it."""
+    """Run in each new worker process before its solver threads exist: they inherit it. The
+    process also ends with the one that started it (a job worker killed with its server)."""
+    die_with_parent()
     if niceness:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
 

@@ -234,34 +234,34 @@ def read_workbook(path: Path, limits: ExcelLimits = ExcelLimits()) -> dict[str, 
             header: list[str] | None = None
             rows: Table = []
             for row in sheet.iter_rows(values_only=True):
-                budget -= max(1, len(row))
+                blank = all(value is None or value == "" for value in row)
+                width = 1 if blank or header is None else max(len(header), len(row))
+                budget -= max(width, len(row))
                 if budget < 0:
                     raise refuse(f"holds more than {limits.cells} cells, the most accepted")
                 cells = [_excel_text(value) for value in row]
                 if header is None:
                     header = [text.strip() for text in cells]
-                    continue
-                width = max(len(header), len(cells))
-                names = [_column(header, i) for i in range(width)]
-                padded = cells + [""] * (width - len(cells))
-                unnamed = [i >= len(header) or not header[i] for i in range(width)]
-                rows.append(
-                    {
-                        name: text
-                        for name, text, blank in zip(names, padded, unnamed, strict=True)
-                        if text or not blank
-                    }
-                )
+                elif blank:
+                    rows.append({})  # Kept, so that row numbers match the sheet's.
+                else:
+                    rows.append(_named_cells(header, cells))
             sheets[sheet.title] = rows
     finally:
         book.close()
     return sheets
 
 
-def _column(header: list[str], index: int) -> str:
-    """The header of column `index`; `Unnamed: 3` (as pandas says) for one without."""
-    named = header[index] if index < len(header) else ""
-    return named or f"Unnamed: {index}"
+def _named_cells(header: list[str], cells: list[str]) -> dict[str, str]:
+    """A row's cells by column name; a cell under no header is `Unnamed: 3` (as pandas
+    says), and left out when it is empty."""
+    row: dict[str, str] = {}
+    for index in range(max(len(header), len(cells))):
+        named = header[index] if index < len(header) else ""
+        text = cells[index] if index < len(cells) else ""
+        if named or text:
+            row[named or f"Unnamed: {index}"] = text
+    return row
 
 
 def _excel_text(value: Any) -> str:
@@ -299,7 +299,7 @@ def _load_tables(
         if not isinstance(table, list):
             continue
         known = set(record.model_fields)
-        header = list(table[0]) if table else []
+        header = next((list(row) for row in table if row), [])
         for column in header:
             if column not in known:
                 hint = _delimiter_hint(column)

@@ -38,7 +38,7 @@ ForbidDocument = Annotated[dict[str, Any], _ref("Forbid", "An assignment that mu
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `"seed": true` is no number.
 
 
 class RunIn(_In):

@@ -67,7 +67,7 @@ class ScenarioSetIn(BaseModel):
     """A what-if request: one base (a stored portfolio, an inline one, or a finished run) and
     the scenarios to solve and compare against it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `"seed": true` is no number.
 
     portfolio_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="A stored portfolio (from POST /v1/portfolios)."

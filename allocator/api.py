@@ -38,6 +38,7 @@ from allocator.errors import (
     json_place,
     problems,
 )
+from allocator.service.admission import QuotaExceededError
 from allocator.service.explanations import ExplanationService
 from allocator.service.jobs import ConflictError, QueueFullError
 from allocator.service.keys import AuthenticationError, PermissionDeniedError
@@ -47,7 +48,17 @@ from allocator.service.seals import SealMismatchError
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 from allocator.web import pages
-from allocator.web.routes import audit, explain, health, portfolios, runs, scenarios
+from allocator.web.guards import StrictJSONBody, unexpected_error
+from allocator.web.routes import (
+    actuals,
+    audit,
+    explain,
+    health,
+    portfolios,
+    reports,
+    runs,
+    scenarios,
+)
 from allocator.web.routes.models import ErrorOut, Problem
 from allocator.web.uploads import UnsupportedMediaTypeError
 
@@ -75,6 +86,7 @@ STATUS: list[tuple[type[AllocatorError], int]] = [
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (UnsupportedMediaTypeError, 415),
+    (QuotaExceededError, 413),
 ]
 """The project's error classes and their HTTP status, most specific first."""
 
@@ -108,13 +120,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.state.scenarios = what_if
     app.state.explanations = ExplanationService(store, settings)
-    routers = (portfolios, runs, explain, scenarios, audit, health)
+    routers = (portfolios, runs, explain, scenarios, actuals, reports, audit, health)
     for module in routers:
         app.include_router(module.router)
     pages.mount(app, store)
     app.add_exception_handler(AllocatorError, _allocator_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, unexpected_error)  # 500 with a request id.
+    # Outermost last: the body limit first, then the strict reading of JSON bodies.
+    app.add_middleware(StrictJSONBody, max_depth=settings.max_json_depth, on_error=_allocator_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     return app

@@ -1,11 +1,11 @@
-"""The tables of actuals and outcomes, and their repository over a `Store`.
+"""The repository of actuals and outcomes over a `Store`.
 
 Owns the SQL of imports: each import writes its rows and one ledger record (kind `actuals` or
 `outcomes`, subject = the import's number within its kind, content = the source's name and
 every row) in one transaction, through the store's own ledger append, so that the audit
 chain covers them like runs. Rows point at their import's ledger record (`import_seq`);
 reading keeps, per (engineer, opportunity, week) or per opportunity, the row of the latest
-import. Schema: migration 0007.
+import. The tables are declared with the others in `repository.py`; schema: migration 0007.
 """
 
 from __future__ import annotations
@@ -15,15 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Date,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
     Table,
     func,
     insert,
@@ -33,29 +25,13 @@ from sqlalchemy import (
 
 from allocator.insight.records import Actual, Outcome, OutcomeKind
 from allocator.service.insight import ImportEntry
-from allocator.store.repository import Store, _utc, ledger_table, now
-
-metadata = MetaData()
-ID = BigInteger().with_variant(Integer, "sqlite")
-actuals_table = Table(
-    "actuals",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
-    Column("engineer_id", String(200), nullable=False),
-    Column("opportunity_id", String(200), nullable=False),
-    Column("week", String(10), nullable=False, index=True),
-    Column("hours", Float, nullable=False),
-)
-outcomes_table = Table(
-    "outcomes",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
-    Column("opportunity_id", String(200), nullable=False, index=True),
-    Column("outcome", String(16), nullable=False),
-    Column("value", Float),
-    Column("decided_on", Date, nullable=False),
+from allocator.store.repository import (
+    Store,
+    _utc,
+    actuals_table,
+    ledger_table,
+    now,
+    outcomes_table,
 )
 
 

@@ -16,6 +16,8 @@ Owns every SQL statement of the package. Four kinds of rows:
   `runs` and `scenario_sets` are read-only views over it, for whoever queries them by hand.
 - `portfolios`: an index of the uploaded portfolios; their content lives in the ledger.
 - `api_keys`: name, role and SHA-256 of each key.
+- `actuals`, `outcomes`: the rows of actuals and outcomes imports, each pointing at its
+  import's ledger record (`actuals` / `outcomes`); `store/insight.py` writes and reads them.
 
 SQLite (the default, WAL journal, a file under ./var/) or PostgreSQL through
 `ALLOCATOR_DATABASE_URL`. Schema changes are Alembic migrations in `allocator/store/migrations/`,
@@ -39,6 +41,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     DateTime,
     Engine,
     Float,
@@ -168,6 +171,26 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM),
+)
+actuals_table = Table(  # Rows of `actuals` imports; their SQL is in `store/insight.py`.
+    "actuals",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("engineer_id", String(200), nullable=False),
+    Column("opportunity_id", String(200), nullable=False),
+    Column("week", String(10), nullable=False, index=True),
+    Column("hours", Float, nullable=False),
+)
+outcomes_table = Table(  # Rows of `outcomes` imports.
+    "outcomes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("import_seq", BigInteger, ForeignKey("ledger.seq")),
+    Column("opportunity_id", String(200), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("value", Float),
+    Column("decided_on", Date, nullable=False),
 )
 workspace_table = Table(
     "workspace",

@@ -36,10 +36,10 @@ class ImportOut(BaseModel):
     id: int = Field(description="The import's number within its kind.")
     kind: str = Field(description="actuals or outcomes.")
     source: str = Field(description="The file's name, or `request body` for JSON rows.")
-    rows: int
+    rows: int = Field(description="Rows stored.")
     ledger_seq: int = Field(description="Its record in the audit chain.")
-    imported_by: str
-    imported_at: datetime
+    imported_by: str = Field(description="The name of the key that imported it.")
+    imported_at: datetime = Field(description="When it was recorded (UTC).")
 
     @classmethod
     def of(cls, entry: ImportEntry) -> ImportOut:

@@ -870,11 +870,9 @@ def _derive_value_unit(data: dict[str, Any]) -> None:
     """Fill `policy.value_unit` from the opportunities when the policy leaves it out, or
     derive it anew when the policy says its unit was derived (a portfolio written and read
     back, or its pipeline changed). A Policy object is taken as is."""
-    raw = data.get("policy")
-    if raw is None:
-        raw = {}
+    raw = data.get("policy", {})
     if not isinstance(raw, Mapping):
-        return
+        return  # `"policy": null` or a list: pydantic reports it.
     if "value_unit" in raw and raw.get("value_unit_source", "set") != "derived":
         return
     factors = raw.get("tier_factors") or {"A": 1.5, "B": 1.2, "C": 1.0}
@@ -887,7 +885,7 @@ def _derive_value_unit(data: dict[str, Any]) -> None:
                 float(o.get("value", 0)) * float(o.get("win_probability", 0)) * float(factors[tier])
             )
         weight = int(raw.get("value_weight", 1))
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return  # Pydantic reports the bad value; the default unit stays.
     unit = derive_value_unit(values, weight)
     data["policy"] = {**raw, "value_unit": unit, "value_unit_source": "derived"}

@@ -280,6 +280,12 @@ def test_calibration_figures_match_the_hand_computation() -> None:
     assert [o.win_probability for o in calibrated.opportunities] == [0.5, 0.5, 0.5, 0.5]
     few = calibration_factors(report, "stage", min_n=3)
     assert [f.used for f in few] == [False, False]
+    assert few[0].reason == "n=2 < 3"
+    clear = calibration_factors(report, "stage", min_n=2, clear_only=True)
+    assert [f.reason for f in clear] == [
+        "n=2, interval 0.19-1.81 holds 1",
+        "n=2, interval 0.47-4.53 holds 1",
+    ]
 
 
 def test_contribution_matches_the_hand_computation() -> None:

@@ -214,6 +214,9 @@ def calibration(
         int, typer.Option(min=1, help="Decided opportunities a level needs to be calibrated.")
     ] = 20,
     time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds per what-if solve.")] = 5.0,
+    clear_only: Annotated[
+        bool, typer.Option(help="Calibrate only levels whose interval excludes 1.")
+    ] = False,
     json_out: JsonOption = None,
     png: PngOption = None,
 ) -> None:
@@ -259,7 +262,7 @@ def calibration(
     if whatif:
         with bad_input_exits():
             shown = calibrated_whatif(
-                h.portfolio, report, by, min_n, SolveOptions(time_limit=time_limit)
+                h.portfolio, report, by, min_n, SolveOptions(time_limit=time_limit), clear_only
             )
         c = shown.comparison
         console.print(

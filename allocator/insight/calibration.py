@@ -7,10 +7,11 @@ reliability table): n, the mean assumed probability, the observed win rate with 
 mean assumed). A well-calibrated pipeline has observed within the interval of assumed.
 
 `calibrated_portfolio` scales each opportunity's probability by its level's ratio (levels
-with fewer than `min_n` decided opportunities are left as they are, and said so), capped at
-1; `calibrated_whatif` shows what that would change before anyone uses it: the base run and
-the calibrated run, both solved with the same seed and budget, compared under the calibrated
-probabilities (`whatif.compare`).
+with fewer than `min_n` decided opportunities, and with `clear_only` those whose interval
+holds 1, are left as they are, and said so), capped at 1; `calibrated_whatif` shows what
+that would change before anyone uses it: the base run and the calibrated run, both solved
+with the same seed and budget, compared under the calibrated probabilities
+(`whatif.compare`).
 """
 
 from __future__ import annotations
@@ -126,22 +127,31 @@ class CalibrationFactor(BaseModel):
     level: str
     n: int
     factor: float
-    used: bool = Field(description="False when n < min_n: probabilities left as they are.")
+    used: bool = Field(description="False when left as they are (see `reason`).")
+    reason: str = Field("", description="Why a level is left as it is.")
 
 
 def calibration_factors(
-    report: CalibrationReport, by: str, min_n: int = 20
+    report: CalibrationReport, by: str, min_n: int = 20, clear_only: bool = False
 ) -> list[CalibrationFactor]:
-    """Per level of `by`: observed / assumed, used when the level has at least `min_n`."""
+    """Per level of `by`: observed / assumed, used when the level has at least `min_n`
+    decided opportunities (and, with `clear_only`, when its interval excludes 1)."""
     factors = []
     for row in report.of(by):
         usable = row.n >= min_n and row.ratio is not None
+        clear = (row.ratio_low or 0.0) > 1.0 or (row.ratio_high or 0.0) < 1.0
+        reason = ""
+        if not usable:
+            reason = f"n={row.n} < {min_n}"
+        elif clear_only and not clear:
+            reason = f"n={row.n}, interval {row.ratio_low:.2f}-{row.ratio_high:.2f} holds 1"
         factors.append(
             CalibrationFactor(
                 level=row.level,
                 n=row.n,
-                factor=row.ratio if usable and row.ratio is not None else 1.0,
-                used=usable,
+                factor=row.ratio if not reason and row.ratio is not None else 1.0,
+                used=not reason,
+                reason=reason,
             )
         )
     return factors
@@ -176,17 +186,18 @@ def calibrated_whatif(
     by: str = "stage",
     min_n: int = 20,
     options: SolveOptions | None = None,
+    clear_only: bool = False,
 ) -> CalibratedWhatIf:
     """Solve the portfolio as it is and with calibrated probabilities; compare side by side."""
     options = options or SolveOptions(time_limit=5.0)
-    factors = calibration_factors(report, by, min_n)
+    factors = calibration_factors(report, by, min_n, clear_only)
     calibrated = calibrated_portfolio(portfolio, by, factors)
     base_allocation = solve(portfolio, options)
     calibrated_allocation = solve(calibrated, options)
     notes = tuple(
         f"{by} {f.level}: x{f.factor:.2f} (n={f.n})"
         if f.used
-        else f"{by} {f.level}: n={f.n} < {min_n}, left as is"
+        else f"{by} {f.level}: {f.reason}, left as is"
         for f in factors
     )
     base = SolvedScenario(AppliedScenario("as planned", calibrated), base_allocation)

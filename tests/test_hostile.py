@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -705,3 +707,28 @@ def test_exported_cells_that_would_start_a_formula_are_quoted_and_read_back(
 
     assert load_portfolio(folder) == portfolio  # The quote is taken off again.
     assert spreadsheet_safe("-3.5") == "-3.5"  # Numbers stay numbers.
+
+
+# ---------------------------------------------------------------------------------------------
+# A worker's memory cap
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(__import__("resource"), "RLIMIT_AS"), reason="no RLIMIT_AS")
+def test_a_process_past_its_memory_cap_fails_with_a_message_naming_it() -> None:
+    script = (
+        "import numpy\n"
+        "from allocator.service.memory import cap_memory, failure_text\n"
+        "assert cap_memory(600)\n"
+        "try:\n"
+        "    numpy.ones(2 * 10**9 // 8)\n"  # 2 GB, past the 600 MiB cap.
+        "except MemoryError as error:\n"
+        "    print(failure_text(error))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().startswith(
+        "MemoryError: the job needed more memory than the worker's cap of 600 MiB "
+        "(ALLOCATOR_WORKER_MEMORY_MB)"
+    )

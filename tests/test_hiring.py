@@ -19,6 +19,7 @@ from allocator.whatif.sweep import SweepOptions
 
 SERIAL = SweepOptions(time_limit=5.0, executor="serial")
 VALUE_ONLY = {
+    "value_unit": 1000,  # Set, not derived from each random portfolio.
     "skill_fit_weight": 0,
     "industry_fit_weight": 0,
     "travel_penalty": 0,

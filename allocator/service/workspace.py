@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from allocator.errors import InputIssue, InvalidInputError, NotFoundError
+from allocator.errors import InputIssue, InvalidInputError, NotFoundError, problems
 from allocator.model import (
     Allocation,
     Hours,
@@ -149,6 +149,11 @@ class RequestLife:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _form_place(loc: tuple[str | int, ...]) -> tuple[str, str, tuple[str | int, ...]]:
+    """`('roles', 0, 'hours')` -> `request`, field `roles.0.hours`: the form's own names."""
+    return "request", ".".join(str(part) for part in loc), loc
 
 
 class WorkspaceService:
@@ -367,17 +372,7 @@ class WorkspaceService:
         try:
             asked = RequestIn.model_validate(form)
         except ValidationError as error:
-            raise InvalidInputError(
-                [
-                    InputIssue(
-                        "request",
-                        ".".join(str(p) for p in item["loc"]),
-                        item["msg"],
-                        item.get("input"),
-                    )
-                    for item in error.errors()
-                ]
-            ) from None
+            raise InvalidInputError(problems(error, _form_place)) from None
         portfolio, _ = self.current()
         issues = self._request_issues(asked, portfolio)
         if issues:

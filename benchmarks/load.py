@@ -9,6 +9,9 @@ processes) unless --url names a running server, then drives it from this process
 - --submitters tasks (default 5), each submitting a run (a generated portfolio of --engineers
   x --opportunities, --time-limit seconds) and polling it until it ends, then the next.
 
+With --servers N (and --database-url, PostgreSQL for several machines), N servers on one
+database, --workers-per-server worker processes each, the readers spread over them.
+
 Prints the p50/p95/p99/max latency of the reads, the read rate, the runs accepted, answered
 429, completed, and whether every accepted run completed (the load stops submitting at the
 end, then waits for what was accepted). Exit code 1 if an accepted run did not complete.
@@ -52,12 +55,8 @@ class Tally:
     ended: dict[int, str] = field(default_factory=dict)
 
 
-def start_server(
-    port: int, folder: Path, url: str | None
-) -> tuple[subprocess.Popen[bytes], str, str, str]:
-    """`allocator serve` on `url` (default a fresh SQLite file); returns the process, its
-    address and two keys (planner, viewer)."""
-    url = url or f"sqlite:///{folder / 'load.db'}"
+def make_keys(url: str) -> tuple[str, str]:
+    """A planner and a viewer key on the database at `url` (migrated first)."""
     store = Store(url)
     store.migrate()
     planner, viewer = new_key(), new_key()
@@ -65,8 +64,17 @@ def start_server(
     store.add_key(f"load-planner-{suffix}", Role.PLANNER, hash_key(planner))
     store.add_key(f"load-viewer-{suffix}", Role.VIEWER, hash_key(viewer))
     store.close()
+    return planner, viewer
+
+
+def start_server(
+    port: int, folder: Path, url: str, workers: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`allocator serve` on `url`; returns the process and its address."""
     env = {**os.environ, "ALLOCATOR_DATABASE_URL": url}
-    log = (folder / "server.log").open("wb")
+    if workers is not None:
+        env["ALLOCATOR_WORKERS"] = str(workers)
+    log = (folder / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "allocator", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -78,11 +86,13 @@ def start_server(
     for _ in range(300):
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base, planner, viewer
+                return process, base
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit(f"server did not start; see {folder / 'server.log'}")
+    log.close()
+    text = (folder / f"server-{port}.log").read_text()[-2000:]
+    raise SystemExit(f"server on port {port} did not start:\n{text}")
 
 
 class Connection:
@@ -151,18 +161,24 @@ async def wait_until_ended(
 ) -> None:
     while time.monotonic() < deadline:
         state = (await client.get(f"/v1/runs/{run_id}")).json()
+        if "status" not in state:
+            raise SystemExit(f"run {run_id} could not be read: {state}")
         if state["status"] in ENDED:
             tally.ended[run_id] = state["status"]
             return
         await asyncio.sleep(0.5)
 
 
-async def drive(args: argparse.Namespace, base: str, planner: str, viewer: str) -> Tally:
+async def drive(args: argparse.Namespace, bases: list[str], planner: str, viewer: str) -> Tally:
     tally = Tally()
     limits = httpx.Limits(max_connections=args.readers + args.submitters + 10)
     portfolio = generate(args.engineers, args.opportunities, seed=1).model_dump(mode="json")
-    host, port = base.removeprefix("http://").split(":")
-    connections = [Connection(host, int(port), viewer) for _ in range(args.readers)]
+    addresses = [b.removeprefix("http://").split(":") for b in bases]
+    connections = [
+        Connection(addresses[n % len(bases)][0], int(addresses[n % len(bases)][1]), viewer)
+        for n in range(args.readers)
+    ]
+    base = bases[0]
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {planner}"}, limits=limits, timeout=60
     ) as writing:
@@ -205,23 +221,37 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="Database of the server started here (default: a fresh SQLite file)."
     )
+    parser.add_argument("--servers", type=int, default=1, help="Servers on the one database.")
+    parser.add_argument("--workers-per-server", type=int, help="ALLOCATOR_WORKERS of each.")
     args = parser.parse_args()
 
-    process = None
+    processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="allocator-load-") as folder:
         if args.url:
-            base, planner, viewer = args.url, args.planner_key, args.viewer_key
+            bases, planner, viewer = [args.url], args.planner_key, args.viewer_key
         else:
-            process, base, planner, viewer = start_server(
-                args.port, Path(folder), args.database_url
-            )
+            url = args.database_url or f"sqlite:///{Path(folder) / 'load.db'}"
+            planner, viewer = make_keys(url)
+            bases = []
+            try:
+                for n in range(args.servers):
+                    process, base = start_server(
+                        args.port + n, Path(folder), url, args.workers_per_server
+                    )
+                    processes.append(process)
+                    bases.append(base)
+            except SystemExit:
+                for process in processes:
+                    process.terminate()
+                raise
         try:
             began = time.monotonic()
-            tally = asyncio.run(drive(args, base, planner, viewer))
+            tally = asyncio.run(drive(args, bases, planner, viewer))
             wall = time.monotonic() - began
         finally:
-            if process is not None:
+            for process in processes:
                 process.terminate()
+            for process in processes:
                 process.wait(30)
 
     reads = tally.read_latencies
@@ -229,6 +259,10 @@ def main() -> None:
     every = completed == len(tally.accepted) and len(tally.accepted) > 0
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"servers: {len(bases)} on one database, {args.workers_per_server or 'default'} "
+        "worker processes each"
     )
     print(
         f"load: {args.readers} readers (pause {args.think} s), {args.submitters} submitters "

@@ -405,10 +405,13 @@ class JobService:
                 )
             return self.store.create_job(job, content)
 
-    def get(self, kind: JobKind, number: int) -> JobState:
+    def get(self, kind: JobKind, number: int, principal: Principal | None = None) -> JobState:
         """The job, its figures checked against its sealed records: SealMismatchError (never
-        the row's figures) when the database row was changed past the application."""
+        the row's figures) when the database row was changed past the application. With
+        `principal`, another team's job is NotFoundError."""
         state = self.store.get_job(kind, number)
+        if principal is not None and not principal.sees(state.team):
+            raise not_found(kind, number)
         _, problems = self._sealed([state])[0]
         if problems:
             raise SealMismatchError(

@@ -522,8 +522,9 @@ class RunService:
             )
         return tuple(kept)
 
-    def get_run(self, run_id: int) -> RunState:
-        return RunState.of(self.jobs.get(JobKind.RUN, run_id))
+    def get_run(self, run_id: int, principal: Principal | None = None) -> RunState:
+        """The run (another team's is NotFoundError when `principal` is given)."""
+        return RunState.of(self.jobs.get(JobKind.RUN, run_id, principal))
 
     def list_runs(
         self, where: RunFilter, limit: int = 50, offset: int = 0

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.model import POINT_SCALE, Demand, Engineer, Opportunity, Policy, Portfolio
@@ -167,6 +168,32 @@ def objective_issues(
         f"exactly (over {EXACT_OBJECTIVE / POINT_SCALE:.3g} points); raise value_unit"
     )
     return [InputIssue(where, "value_unit", message, policy.value_unit)]
+
+
+def raw_demands(data: Mapping[str, Any]) -> int:
+    """How many demands a raw portfolio document holds once its stage templates have derived
+    theirs (the explicit ones, plus each stage's roles for every opportunity without any),
+    counted before a single one is made; 0 for a document too malformed to count.
+
+    >>> raw_demands({"opportunities": [{"id": "O1", "stage": "s"}, {"id": "O2"}],
+    ...              "stage_templates": [{"stage": "s", "roles": [{}, {}, {}]}]})
+    3
+    """
+    shapes = [data.get(key) or () for key in ("demands", "opportunities", "stage_templates")]
+    if not all(isinstance(shape, list | tuple) for shape in shapes):
+        return 0
+    demands, opportunities, templates = shapes
+    roles: dict[str, int] = {}
+    for template in templates:
+        if isinstance(template, Mapping) and isinstance(template.get("roles"), list | tuple):
+            roles.setdefault(str(template.get("stage", "")).strip(), len(template["roles"]))
+    explicit = {str(d.get("opportunity_id", "")) for d in demands if isinstance(d, Mapping)}
+    derived = sum(
+        roles.get(str(o.get("stage", "")).strip(), 0)
+        for o in opportunities
+        if isinstance(o, Mapping) and str(o.get("id", "")).strip() not in explicit
+    )
+    return len(demands) + derived
 
 
 def growth_issue(

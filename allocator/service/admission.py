@@ -11,10 +11,11 @@ Imports the domain, `core.limits`, `jobs` (the queue's records and errors) and `
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from allocator.core.limits import Limits, check_size
-from allocator.errors import AllocatorError
+from allocator.core.limits import Limits, Size, check_size, raw_demands, size_issues
+from allocator.errors import AllocatorError, InvalidInputError
 from allocator.model import Portfolio
 from allocator.service.jobs import JobFilter, JobKind, JobStatus, JobStore, QueueFullError
 from allocator.service.settings import Settings
@@ -43,6 +44,16 @@ def check_portfolio(portfolio: Portfolio, settings: Settings, where: str) -> Non
     """InvalidInputError naming each limit the portfolio passes, with its figure, and an
     objective too large to count exactly."""
     check_size(portfolio, limits_of(settings), where)
+
+
+def check_raw_portfolio(data: Mapping[str, Any], settings: Settings, where: str) -> None:
+    """InvalidInputError when a raw document would derive more demands from its stage
+    templates than the limit, found before they are made (a 12-role template on 20,000
+    opportunities makes 240,000)."""
+    count = raw_demands(data)
+    if count > settings.max_demands:
+        size = Size(0, 0, count, 0, 0)
+        raise InvalidInputError(size_issues(size, Limits(demands=settings.max_demands), where))
 
 
 def check_active_jobs(store: JobStore, submitted_by: str, settings: Settings) -> None:

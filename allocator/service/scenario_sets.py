@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError, problems
 from allocator.model import Allocation, Portfolio, build_portfolio, json_location
-from allocator.service.admission import check_active_jobs, limits_of
+from allocator.service.admission import check_active_jobs, check_raw_portfolio, limits_of
 from allocator.service.jobs import (
     Accepted,
     ConflictError,
@@ -286,6 +286,7 @@ class ScenarioService:
                 ]
             )
         if request.portfolio is not None:
+            check_raw_portfolio(request.portfolio, self.settings, "$.portfolio")
             portfolio = build_portfolio(
                 dict(request.portfolio), lambda loc: json_location(("portfolio", *loc))
             )

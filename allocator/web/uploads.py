@@ -20,6 +20,8 @@ from allocator.errors import AllocatorError, InputIssue, InvalidInputError
 from allocator.io import strictjson
 from allocator.io.formats import TABLES, ExcelLimits, load_portfolio
 from allocator.model import Portfolio, build_portfolio
+from allocator.service.admission import check_raw_portfolio
+from allocator.service.settings import Settings
 from allocator.web.guards import parsed_body
 
 TABLE_FILES = frozenset(
@@ -46,10 +48,10 @@ async def read_portfolio(request: Request) -> Portfolio:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
         parsed = parsed_body(request)  # Read strictly already, in front of the routes.
-        if parsed is not None:
-            return await run_in_threadpool(portfolio_from_data, parsed)
-        body = await request.body()
-        return await run_in_threadpool(portfolio_from_json, body)
+        settings = request.app.state.service.settings
+        if parsed is None:
+            parsed = strictjson.loads(await request.body(), "request body", column=True)
+        return await run_in_threadpool(portfolio_from_data, parsed, settings)
     if kind == "multipart/form-data":
         try:
             form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
@@ -76,10 +78,13 @@ def portfolio_from_json(body: bytes) -> Portfolio:
     return portfolio_from_data(strictjson.loads(body, "request body", column=True))
 
 
-def portfolio_from_data(data: Any) -> Portfolio:
-    """A parsed JSON document into a Portfolio."""
+def portfolio_from_data(data: Any, settings: Settings | None = None) -> Portfolio:
+    """A parsed JSON document into a Portfolio; with `settings`, one whose stage templates
+    would derive too many demands is refused before they are made."""
     if not isinstance(data, dict):
         raise _problem("$", "must be a JSON object (a portfolio document)")
+    if settings is not None:
+        check_raw_portfolio(data, settings, "$")
     return build_portfolio(data)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from test_run_comparison import refuse_solvers
 
 from allocator.api import create_app
 from allocator.service.keys import Role, hash_key, new_key
@@ -198,6 +199,21 @@ def test_fairness_stands_next_to_the_status_quo(web: Web) -> None:
     assert "Status quo (seniority_first)" in text
     missing = web.client("viewer").get("/app/fairness?run=999")
     assert missing.status_code == 409 and "999" in missing.text
+
+
+def test_the_summary_and_fairness_pages_solve_nothing_in_the_server(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baselines and fairness' status quo come with the run from its worker process: with
+    every solver (and the baselines' greedy) refusing to run in this process, both pages show
+    them."""
+    refuse_solvers(monkeypatch)
+    web.app.state.workspace._fairness.clear()  # Nothing kept from an earlier view.
+    summary = web.client("viewer").get("/app/runs/1/summary")
+    assert summary.status_code == 200 and "seniority first" in summary.text
+    assert "not computed" not in summary.text
+    fairness = web.client("viewer").get("/app/fairness?run=1")
+    assert fairness.status_code == 200 and "Status quo (seniority_first)" in fairness.text
 
 
 def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:

@@ -15,6 +15,7 @@ and memory is a linear model of pairs, demands and engineer-weeks.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,6 +156,13 @@ def objective_issues(
     def exact(x: float) -> Fraction:
         return Fraction(Decimal(repr(x)))
 
+    # Far below the limit in floating point (bounded by absolute values, with a margin much
+    # wider than the rounding of a few thousand products and sums): no exact sum needed.
+    factors = {tier: abs(factor) for tier, factor in policy.tier_factors.items()}
+    rough = sum(abs(o.value * o.win_probability) * factors.get(o.tier, 0.0) for o in opportunities)
+    scale = policy.value_weight * POINT_SCALE / policy.value_unit if policy.value_unit else math.inf
+    if rough * abs(scale) * 1.001 + len(opportunities) / 2 < EXACT_OBJECTIVE / 2:
+        return []
     tiers = {tier: exact(factor) for tier, factor in policy.tier_factors.items()}
     value = sum(
         (exact(o.value) * exact(o.win_probability) * tiers[o.tier] for o in opportunities),

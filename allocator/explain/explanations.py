@@ -862,11 +862,18 @@ def contrast(run: Run, a: str, b: str, time_limit: float = 3.0) -> Contrast:
     return Contrast(a=first, b=second, summary=text.strip())
 
 
-def fairness(run: Run, verify: bool = False, time_limit: float = 10.0) -> Fairness:
+def fairness(
+    run: Run,
+    verify: bool = False,
+    time_limit: float = 10.0,
+    status_quo: set[str] | None = None,
+) -> Fairness:
     """Share of requested expected value covered per requester-seniority quartile, region,
-    industry and tier, next to the seniority-first status quo on the same portfolio."""
-    baseline = run_baseline(run.portfolio, "seniority_first")
-    base_staffed = set(baseline.staffed_opportunities)
+    industry and tier, next to the seniority-first status quo on the same portfolio
+    (`status_quo`: the opportunities it staffs, when already known; solved here otherwise)."""
+    if status_quo is None:
+        status_quo = set(run_baseline(run.portfolio, "seniority_first").staffed_opportunities)
+    base_staffed = status_quo
     asking = [o for o in run.portfolio.opportunities if run.roles_of.get(o.id)]
     known = [o.requester_seniority_years for o in asking if o.requester_seniority_years is not None]
     years = np.array(known, dtype=float)

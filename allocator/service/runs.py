@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from allocator import __version__
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
+from allocator.io.comparison import Comparison
 from allocator.model import (
     Allocation,
     Portfolio,
@@ -179,6 +180,9 @@ class RunFinished(Finished):
     run_id: int
     run_seconds: float | None = None
     result: Allocation | None = None
+    comparison: Comparison | None = None
+    """The run's figures next to the baselines' on its snapshot, worked out by the worker
+    (None for runs without a result, cancelled ones, and those finished before it was kept)."""
 
 
 @dataclass(frozen=True)
@@ -205,12 +209,18 @@ class RunRequest:
     time_limit: float | None = None
     seed: int = 0
     week: str | None = None
+    validated: Portfolio | None = None
+    """The stored portfolio `portfolio_id`, already validated and within the size limits by
+    the caller that just stored it (`add_portfolio`): solved as is, not read and validated
+    again. Only without overrides."""
 
 
 class RunStore(JobStore, Protocol):
     """What the service needs from storage beyond the queue; `store.Store` implements it."""
 
-    def add_portfolio(self, entry: PortfolioEntry, content: dict[str, Any]) -> PortfolioEntry: ...
+    def add_portfolio(
+        self, entry: PortfolioEntry, content: dict[str, Any], text: str | None = None
+    ) -> PortfolioEntry: ...
     def get_portfolio(self, portfolio_id: int) -> PortfolioEntry: ...
     def uploaded_bytes(self, actor: str) -> int: ...
     def head(self) -> tuple[int, str]: ...
@@ -348,7 +358,8 @@ class RunService:
         """Store a validated portfolio (within the size limits); returns its summary."""
         check_size(portfolio, self.settings, "$")
         content = portfolio.model_dump(mode="json")
-        check_upload_quota(self.store, principal.name, len(canonical(content)), self.settings)
+        text = canonical(content)  # Once: the quota counts it, the ledger seals it.
+        check_upload_quota(self.store, principal.name, len(text), self.settings)
         entry = PortfolioEntry(
             id=0,
             name=portfolio.name,
@@ -360,7 +371,7 @@ class RunService:
             created_at=_now(),
             team=principal.team,
         )
-        return self.store.add_portfolio(entry, content)
+        return self.store.add_portfolio(entry, content, text)
 
     def portfolio_scoped(self, portfolio_id: int, principal: Principal) -> PortfolioEntry:
         """The portfolio's summary, if `principal`'s team may see it (NotFoundError if not:
@@ -393,7 +404,9 @@ class RunService:
         )
 
         def accepted(number: int) -> dict[str, Any]:
-            record = RunAccepted(
+            # Constructed, not validated: every field is typed here, and validating would run
+            # the portfolio's own checks again (0.4 s at L, inside the store's write lock).
+            record = RunAccepted.model_construct(
                 run_id=number,
                 portfolio_id=portfolio_id,
                 portfolio=portfolio,
@@ -446,6 +459,12 @@ class RunService:
             raise InvalidInputError(
                 [InputIssue("$", "portfolio_id", "give either portfolio_id or portfolio")]
             )
+        if request.validated is not None:
+            overridden = request.policy or request.pins or request.forbids
+            if request.portfolio_id is None or overridden:
+                raise ValueError("a validated snapshot is a stored portfolio without overrides")
+            self.portfolio_scoped(request.portfolio_id, principal)
+            return self._continued(request, request.validated, principal), request.portfolio_id
         if request.portfolio_id is not None:
             try:
                 self.portfolio_scoped(request.portfolio_id, principal)
@@ -480,13 +499,19 @@ class RunService:
 
         portfolio = build_portfolio(data, locate)
         check_size(portfolio, self.settings, json_location(prefix))
-        if request.previous_run_id is not None:
-            with contextlib.suppress(NotFoundError):  # Unknown: `_previous` says so.
-                self.jobs.scoped(JobKind.RUN, request.previous_run_id, principal, acting=True)
-            portfolio = portfolio.model_copy(
-                update={"previous": self._previous(request.previous_run_id, portfolio)}
-            )
-        return portfolio, request.portfolio_id
+        return self._continued(request, portfolio, principal), request.portfolio_id
+
+    def _continued(
+        self, request: RunRequest, portfolio: Portfolio, principal: Principal
+    ) -> Portfolio:
+        """`portfolio` with the previous run's assignments, when the request continues one."""
+        if request.previous_run_id is None:
+            return portfolio
+        with contextlib.suppress(NotFoundError):  # Unknown: `_previous` says so.
+            self.jobs.scoped(JobKind.RUN, request.previous_run_id, principal, acting=True)
+        return portfolio.model_copy(
+            update={"previous": self._previous(request.previous_run_id, portfolio)}
+        )
 
     def _previous(self, run_id: int, portfolio: Portfolio) -> tuple[PreviousAssignment, ...]:
         """The previous run's assignments that still make sense in `portfolio`."""
@@ -550,13 +575,25 @@ class RunService:
 
     def result(self, run_id: int) -> tuple[RunState, Allocation]:
         """The run's allocation; ConflictError while it has none (queued, running, failed)."""
+        state, finished = self._finished(run_id)
+        assert finished.result is not None
+        return state, finished.result
+
+    def comparison(self, run_id: int) -> Comparison | None:
+        """The finished run's figures next to its baselines', as its worker recorded them;
+        None when they were not worked out (a cancelled run, one finished before they were
+        kept); ConflictError while the run has no result."""
+        return self._finished(run_id)[1].comparison
+
+    def _finished(self, run_id: int) -> tuple[RunState, RunFinished]:
+        """The run and its finished record; ConflictError unless it has a result."""
         job, outcome = self.jobs.finished(JobKind.RUN, run_id)
         state = RunState.of(job)
         finished = RunFinished.model_validate(outcome)
         if finished.result is None:
             reason = finished.error or state.message or "it ended without one"
             raise ConflictError(f"run {run_id} is {state.status.value} without a result: {reason}")
-        return state, finished.result
+        return state, finished
 
     def cancel(self, run_id: int, principal: Principal) -> RunState:
         """Cancel a queued run at once, or stop a running one keeping its best allocation."""
@@ -601,10 +638,24 @@ def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
     )
 
 
-def _handle(inputs: Any, progress: Any, stop: threading.Event) -> Allocation:
-    from allocator.solve.job import solve_job
+@dataclass(frozen=True)
+class Solved:
+    """A run handler's outcome: the allocation and, unless stopped, the baselines' figures."""
 
-    return solve_job(inputs, progress, stop)
+    allocation: Allocation
+    comparison: Comparison | None
+
+
+def _handle(inputs: Any, progress: Any, stop: threading.Event) -> Solved:
+    from allocator.solve.job import compare_job, solve_job
+
+    allocation = solve_job(inputs, progress, stop)
+    try:
+        compared = compare_job(inputs.portfolio, allocation, stop)
+    except Exception:  # The figures beside the run must never cost the run its result.
+        log.exception("the baselines of a run could not be worked out")
+        compared = None
+    return Solved(allocation, compared)
 
 
 def _progress(raw: Any) -> JobProgress:
@@ -616,11 +667,12 @@ def _progress(raw: Any) -> JobProgress:
 
 def _ending(
     job: JobState,
-    allocation: Allocation | None,
+    solved: Solved | None,
     error: str | None,
     stopped: bool,
     timing: dict[str, Any],
 ) -> Ending:
+    allocation = None if solved is None else solved.allocation
     if allocation is None:
         status = JobStatus.FAILED
     else:
@@ -629,6 +681,7 @@ def _ending(
         run_id=job.id,
         run_seconds=timing["seconds"],
         result=allocation,
+        comparison=None if solved is None or stopped else solved.comparison,
         **finished_fields(job, status, error, timing),
     )
     if allocation is None:
@@ -642,7 +695,7 @@ def _ending(
     )
 
 
-SPEC: JobKindSpec[Any, Allocation] = JobKindSpec(
+SPEC: JobKindSpec[Any, Solved] = JobKindSpec(
     kind=JobKind.RUN, load=_load, handler=_handle, progress=_progress, ending=_ending
 )
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError, problems
+from allocator.io.comparison import STATUS_QUO
 from allocator.model import (
     Allocation,
     Hours,
@@ -44,13 +45,6 @@ from allocator.service.runs import RunRequest, RunService, RunState
 if TYPE_CHECKING:  # The explanations load the solver's compiled model: only when asked.
     from allocator.explain.explanations import Fairness, Run
     from allocator.io.report import Summary
-
-BASELINES = (
-    ("seniority_first", "status quo: seniority first"),
-    ("first_come_first_served", "status quo: first come, first served"),
-    ("value_density", "greedy: value density"),
-)
-"""The baselines a weekly run is shown next to: (name in `solve.baselines`, label)."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +160,6 @@ class WorkspaceService:
         self._explained: OrderedDict[int, Run] = OrderedDict()
         self._snapshots: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
         self._fairness: OrderedDict[int, Fairness] = OrderedDict()
-        self._compared: OrderedDict[int, list[tuple[str, Summary]]] = OrderedDict()
         self._lock = threading.Lock()
 
     # -----------------------------------------------------------------------------------------
@@ -566,10 +559,16 @@ class WorkspaceService:
                 previous_run_id=None if previous is None else previous.id,
                 time_limit=time_limit,
                 seed=seed,
+                validated=portfolio,  # Validated and sized when stored just now.
             ),
             principal,
         )
-        self.store.save_workspace(row.content, row.version, principal.name, run_id=run.id)
+        version, _ = self.store.save_workspace(
+            row.content, row.version, principal.name, run_id=run.id
+        )
+        # The plan is the same, with one more run: kept, not read and validated again.
+        kept = replace(row, version=version, run_ids=(*row.run_ids, run.id))
+        self._cached = (version, portfolio, kept)
         self.store.link_plan_requests([o.id for o in portfolio.opportunities], run.id)
         return run
 
@@ -603,34 +602,29 @@ class WorkspaceService:
                 self._snapshots.popitem(last=False)
         return found
 
-    def compared(self, run_id: int) -> list[tuple[str, Summary]]:
+    def compared(self, run_id: int) -> list[tuple[str, Summary]] | None:
         """The run's headline figures next to the status quo (seniority first, first come
-        first served) and the greedy (value density) on the same snapshot; kept per run."""
-        from allocator.io.report import summarize
-        from allocator.solve.baselines import run_baseline
+        first served) and the greedy (value density) on the same snapshot, as the worker that
+        solved the run recorded them; None when they were not worked out for this run.
+        Nothing is solved here."""
+        found = self.runs.comparison(run_id)
+        return None if found is None else found.rows()
 
-        with self._lock:
-            if run_id in self._compared:
-                return self._compared[run_id]
-        portfolio, allocation = self.snapshot(run_id)
-        rows = [("this run", summarize(portfolio, allocation))]
-        for name, label in BASELINES:
-            rows.append((label, summarize(portfolio, run_baseline(portfolio, name))))
-        with self._lock:
-            self._compared[run_id] = rows
-            while len(self._compared) > 8:
-                self._compared.popitem(last=False)
-        return rows
-
-    def fairness(self, run_id: int) -> Fairness:
+    def fairness(self, run_id: int) -> Fairness | None:
         """Coverage by requester seniority quartile, region, industry and tier, next to the
-        seniority-first status quo (solved here once per run and kept)."""
+        seniority-first status quo the worker recorded with the run (kept per run); None when
+        the run has no recorded status quo (ask an explanation job then: nothing is solved
+        here)."""
         from allocator.explain.explanations import fairness
 
         with self._lock:
             if run_id in self._fairness:
                 return self._fairness[run_id]
-        found = fairness(self.explained(run_id), verify=False)
+        recorded = self.runs.comparison(run_id)
+        status_quo = None if recorded is None else recorded.staffed_by(STATUS_QUO)
+        if status_quo is None:
+            return None
+        found = fairness(self.explained(run_id), verify=False, status_quo=status_quo)
         with self._lock:
             self._fairness[run_id] = found
             while len(self._fairness) > 4:

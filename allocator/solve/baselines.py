@@ -105,8 +105,11 @@ BASELINES: dict[str, Callable[[Portfolio, CompiledProblem], Orders]] = {
 }
 
 
-def run_baseline(portfolio: Portfolio, name: str) -> Allocation:
-    """The allocation the named baseline makes.
+def run_baseline(
+    portfolio: Portfolio, name: str, problem: CompiledProblem | None = None
+) -> Allocation:
+    """The allocation the named baseline makes (`problem`: the portfolio already compiled,
+    shared by several baselines).
 
     >>> run_baseline(Portfolio(), "seniority_first").status.value
     'feasible'
@@ -114,7 +117,7 @@ def run_baseline(portfolio: Portfolio, name: str) -> Allocation:
     if name not in BASELINES:
         raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     started = time.perf_counter()
-    problem = compile_portfolio(portfolio)
+    problem = compile_portfolio(portfolio) if problem is None else problem
     compiled = time.perf_counter()
     order, preference = BASELINES[name](portfolio, problem)
     chosen = greedy_selection(problem, order, preference)

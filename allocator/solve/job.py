@@ -2,7 +2,9 @@
 
 `solve_job(inputs, progress, stop)` is called by a worker process (`allocator.service.jobs`)
 with the run's typed inputs; it reports the solver's `Progress` and stops, keeping the best
-allocation so far, when `stop` is set.
+allocation so far, when `stop` is set. `compare_job` then works out the figures the run is
+shown next to (each baseline of `solve.baselines` on the same snapshot), so that no page has
+to solve them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from allocator.io.comparison import BASELINE_LABELS, Comparison, comparison
 from allocator.model import Allocation, Portfolio
+from allocator.solve.baselines import run_baseline
+from allocator.solve.compiled import compile_portfolio
 from allocator.solver import Progress, SolveOptions, solve
 
 
@@ -37,3 +42,17 @@ def solve_job(
         reproducible=inputs.reproducible,
     )
     return solve(inputs.portfolio, options, on_progress=progress, stop=stop)
+
+
+def compare_job(
+    portfolio: Portfolio, allocation: Allocation, stop: threading.Event
+) -> Comparison | None:
+    """The run's figures next to each baseline's on `portfolio` (compiled once for all of
+    them); None when `stop` is set before they are all worked out."""
+    problem = compile_portfolio(portfolio)
+    baselines = {}
+    for name in BASELINE_LABELS:
+        if stop.is_set():
+            return None
+        baselines[name] = run_baseline(portfolio, name, problem)
+    return comparison(portfolio, allocation, baselines)

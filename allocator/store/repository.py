@@ -265,8 +265,6 @@ class Store:
         self.engine = make_engine(url)
         self.seal_cache: dict[tuple[int, str], Seal] = {}
         """Sealed figures by (record number, content hash): `audit.seals_by_subject`."""
-        self.ended_seals: dict[tuple[str, int], list[Seal]] = {}
-        """The seals of ended jobs by (kind, number): `audit.job_seals`."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -297,9 +295,16 @@ class Store:
     # Ledger
 
     def _append(
-        self, connection: Connection, kind: str, subject_id: int, actor: str, content: Any
+        self,
+        connection: Connection,
+        kind: str,
+        subject_id: int,
+        actor: str,
+        content: Any,
+        text: str | None = None,
     ) -> int:
-        """Seal `content` into a new ledger record after the head; returns its seq."""
+        """Seal `content` into a new ledger record after the head; returns its seq. `text`:
+        its canonical JSON when the caller has it already."""
         head = connection.execute(
             update(ledger_head)
             .where(ledger_head.c.id == 1)
@@ -312,7 +317,7 @@ class Store:
             subject_id,
             actor,
             now().isoformat(),
-            ledger.canonical(content),
+            ledger.canonical(content) if text is None else text,
             head.sha256,
         )
         connection.execute(insert(ledger_table).values(**record.__dict__))
@@ -350,8 +355,13 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # Portfolios
 
-    def add_portfolio(self, entry: PortfolioEntry, content: dict[str, Any]) -> PortfolioEntry:
-        """Store an uploaded portfolio: its content in the ledger, its summary in the index."""
+    def add_portfolio(
+        self, entry: PortfolioEntry, content: dict[str, Any], text: str | None = None
+    ) -> PortfolioEntry:
+        """Store an uploaded portfolio: its content in the ledger, its summary in the index.
+        `text`: the content's canonical JSON when the caller has it already (it is the
+        largest record there is: serialized once)."""
+        text = ledger.canonical(content) if text is None else text
         with self._write() as connection:
             # Insert the index row first (a write: takes the lock), then seal its content.
             portfolio_id = connection.execute(
@@ -361,14 +371,16 @@ class Store:
                     engineers=entry.engineers,
                     opportunities=entry.opportunities,
                     demands=entry.demands,
-                    content_sha256=ledger.sha256(ledger.canonical(content)),
+                    content_sha256=ledger.sha256(text),
                     created_by=entry.created_by,
                     created_at=entry.created_at,
                     team=entry.team,
                 )
                 .returning(portfolios.c.id)
             ).scalar_one()
-            seq = self._append(connection, "portfolio", portfolio_id, entry.created_by, content)
+            seq = self._append(
+                connection, "portfolio", portfolio_id, entry.created_by, content, text
+            )
             connection.execute(
                 update(portfolios).where(portfolios.c.id == portfolio_id).values(ledger_seq=seq)
             )
@@ -923,12 +935,12 @@ class Store:
             else:
                 values: dict[str, Any] = {
                     "version": expected_version + 1,
-                    "content": json.dumps(content),
                     "updated_by": actor,
                     "updated_at": at,
                 }
-                if run_id is not None:
-                    values.pop("content")
+                if run_id is None:
+                    values["content"] = json.dumps(content)
+                else:  # A run submitted: the plan's document is unchanged.
                     ids = connection.execute(
                         select(workspace_table.c.run_ids).where(workspace_table.c.id == 1)
                     ).scalar_one()

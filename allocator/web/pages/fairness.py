@@ -1,6 +1,7 @@
 """Fairness: the share of requested expected value each group got covered in a finished run, by
 requester seniority quartile, region, industry and customer tier, next to the seniority-first
-status quo on the same snapshot."""
+status quo on the same snapshot (recorded with the run by the worker that solved it; for a run
+without it, an explanation job works it out: nothing is solved in this process)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import AllocatorError
-from allocator.service.keys import Permission
-from allocator.web.pages.kit import SignedIn, render, workspace_of
+from allocator.explain.explanations import Fairness
+from allocator.explain.job import Question
+from allocator.service.explanations import ExplanationAsked, ExplanationService
+from allocator.service.keys import Permission, Principal
+from allocator.web.pages.kit import SignedIn, render, service_of, workspace_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,6 +36,8 @@ async def fairness(
         run = last.id
     try:
         found = await run_in_threadpool(workspace.fairness, run)
+        if found is None:  # A run without its recorded status quo: a worker works it out.
+            found = await run_in_threadpool(_asked, request, run, session.principal)
     except AllocatorError as error:
         return render(request, "error.html", session, 409, title="No fairness", message=str(error))
     groups = [
@@ -41,3 +47,12 @@ async def fairness(
         ("Customer tier", found.by_tier),
     ]
     return render(request, "fairness.html", session, run=run, found=found, groups=groups)
+
+
+def _asked(request: Request, run_id: int, principal: Principal) -> Fairness:
+    """Fairness of a run whose status quo was not recorded, as an explanation job (the API's
+    way: no solver runs in this process)."""
+    service_of(request).result(run_id)  # 404 or 409 here, before anything is queued.
+    explanations: ExplanationService = request.app.state.explanations
+    asked = ExplanationAsked(run_id=run_id, question=Question(kind="fairness"))
+    return Fairness.model_validate(explanations.ask(asked, principal))

@@ -96,7 +96,8 @@ def progress(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse
 
 @router.get("/app/runs/{run_id}/summary")
 async def summary(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
-    """The finished run's figures next to the baselines (solved here on first request)."""
+    """The finished run's figures next to the baselines, as the worker that solved the run
+    recorded them (nothing is solved here)."""
     session.require(Permission.READ)
     try:
         rows = await run_in_threadpool(workspace_of(request).compared, run_id)

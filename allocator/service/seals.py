@@ -20,6 +20,7 @@ solver; the store (verify) and the job service (reads) call it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,7 +80,14 @@ def sealed_figures(kind: str, content: Mapping[str, Any]) -> dict[str, Any]:
                 found[name] = len(content[name])
     elif kind in KEY_RECORDS:
         found = {k: content[k] for k in ("name", "role", "team", "key_sha256") if k in content}
+    for name in TIMES:  # Parsed once here, not at every comparison.
+        if isinstance(found.get(name), str):
+            with contextlib.suppress(ValueError):  # Kept as text: it differs from any time.
+                found[name] = _instant(found[name])
     return found
+
+
+TIMES = ("submitted_at", "started_at", "finished_at")
 
 
 def _same(row: Any, sealed: Any) -> bool:

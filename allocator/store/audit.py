@@ -79,11 +79,25 @@ def seals_by_subject(
 
 
 def job_seals(store: Store, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]:
+    """The seals of jobs `numbers`. An ended job's seals are kept after the first read: its
+    records cannot legitimately change any more (verify still reads the ledger itself), so a
+    job polled after it ended costs one read, its row, compared with them in memory."""
     kinds = kind.ledger_kinds
     if not kinds or not numbers:
         return {}
-    with store.engine.connect() as connection:
-        return seals_by_subject(store, connection, kinds, numbers)
+    kept = store.ended_seals
+    found = {n: kept[(kind.value, n)] for n in numbers if (kind.value, n) in kept}
+    missing = [n for n in numbers if n not in found]
+    if missing:
+        with store.engine.connect() as connection:
+            fetched = seals_by_subject(store, connection, kinds, missing)
+        if len(kept) > CACHE_SIZE:
+            kept.clear()
+        for number, seals in fetched.items():
+            if any(seal.kind == kinds[1] for seal in seals):
+                kept[(kind.value, number)] = seals
+        found.update(fetched)
+    return found
 
 
 def portfolio_problems(store: Store, connection: Connection, row: Any) -> list[str]:

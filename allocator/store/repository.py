@@ -265,6 +265,8 @@ class Store:
         self.engine = make_engine(url)
         self.seal_cache: dict[tuple[int, str], Seal] = {}
         """Sealed figures by (record number, content hash): `audit.seals_by_subject`."""
+        self.ended_seals: dict[tuple[str, int], list[Seal]] = {}
+        """The seals of ended jobs by (kind, number): `audit.job_seals`."""
 
     def close(self) -> None:
         self.engine.dispose()

@@ -50,6 +50,7 @@ from allocator.service import checkpoints
 from allocator.service.admission import (
     check_active_jobs,
     check_portfolio,
+    check_raw_portfolio,
     check_upload_quota,
 )
 from allocator.service.jobs import (
@@ -487,6 +488,9 @@ class RunService:
         if request.policy:
             policy = base.get("policy")
             data["policy"] = {**(policy if isinstance(policy, Mapping) else {}), **request.policy}
+            if "value_unit" in request.policy:  # Set by this request: it wins.
+                source = request.policy.get("value_unit_source", "set")
+                data["policy"]["value_unit_source"] = source
 
         def locate(loc: tuple[str | int, ...]) -> str:
             kind = loc[0] if loc else ""
@@ -497,6 +501,7 @@ class RunService:
                 return json_location(loc)
             return json_location((*prefix, *loc))
 
+        check_raw_portfolio(data, self.settings, json_location(prefix))
         portfolio = build_portfolio(data, locate)
         check_size(portfolio, self.settings, json_location(prefix))
         return self._continued(request, portfolio, principal), request.portfolio_id

@@ -216,6 +216,25 @@ def test_the_summary_and_fairness_pages_solve_nothing_in_the_server(
     assert fairness.status_code == 200 and "Status quo (seniority_first)" in fairness.text
 
 
+def test_the_board_builds_the_drawers_look_ups_before_one_is_opened(web: Web) -> None:
+    workspace = web.app.state.workspace
+    workspace._explained.clear()
+    assert web.client("viewer").get("/app/board?run=1").status_code == 200
+    for _ in range(200):  # Built by a background thread of the server.
+        if 1 in workspace._explained:
+            break
+        time.sleep(0.05)
+    assert 1 in workspace._explained
+    drawer = web.client("viewer").get(f"/app/board/1/explain/{first_opportunity(web)}")
+    assert drawer.status_code == 200
+
+
+def first_opportunity(web: Web) -> str:
+    found = re.search(r"/explain/([^\"]+)\"", web.client("viewer").get("/app/board?run=1").text)
+    assert found is not None
+    return found.group(1)
+
+
 def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:
     answer = web.client("viewer").get("/app/pipeline?sort=bogus")
     assert answer.status_code == 200

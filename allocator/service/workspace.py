@@ -17,6 +17,7 @@ store imports this module's records and must load no solver).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -41,6 +42,8 @@ from allocator.model import (
 from allocator.service.jobs import JobStatus
 from allocator.service.keys import Permission, Principal, Role
 from allocator.service.runs import RunRequest, RunService, RunState
+
+log = logging.getLogger("allocator.workspace")
 
 if TYPE_CHECKING:  # The explanations load the solver's compiled model: only when asked.
     from allocator.explain.explanations import Fairness, Run
@@ -158,6 +161,7 @@ class WorkspaceService:
         self.runs = runs
         self._cached: tuple[int, Portfolio, WorkspaceRow] | None = None
         self._explained: OrderedDict[int, Run] = OrderedDict()
+        self._building: dict[int, threading.Lock] = {}
         self._snapshots: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
         self._fairness: OrderedDict[int, Fairness] = OrderedDict()
         self._lock = threading.Lock()
@@ -632,19 +636,43 @@ class WorkspaceService:
         return found
 
     def explained(self, run_id: int) -> Run:
-        """The explanations' look-ups of a finished run, built once and kept for a few runs."""
+        """The explanations' look-ups of a finished run (the portfolio compiled; no solver),
+        built once, by one caller while the others wait for it, and kept for a few runs."""
         with self._lock:
             if run_id in self._explained:
                 self._explained.move_to_end(run_id)
                 return self._explained[run_id]
-        from allocator.explain.explanations import Run
+            building = self._building.setdefault(run_id, threading.Lock())
+        with building:
+            with self._lock:
+                if run_id in self._explained:
+                    return self._explained[run_id]
+            from allocator.explain.explanations import Run
 
-        run = Run.of(*self.snapshot(run_id))
-        with self._lock:
-            self._explained[run_id] = run
-            while len(self._explained) > 4:
-                self._explained.popitem(last=False)
+            try:
+                run = Run.of(*self.snapshot(run_id))
+            finally:
+                with self._lock:
+                    self._building.pop(run_id, None)
+            with self._lock:
+                self._explained[run_id] = run
+                while len(self._explained) > 4:
+                    self._explained.popitem(last=False)
         return run
+
+    def warm(self, run_id: int) -> None:
+        """Build the run's look-ups in the background (the board calls it, so that the first
+        explanation drawer opened on it finds them ready)."""
+        with self._lock:
+            if run_id in self._explained or run_id in self._building:
+                return
+        threading.Thread(target=self._warm, args=(run_id,), daemon=True).start()
+
+    def _warm(self, run_id: int) -> None:
+        try:
+            self.explained(run_id)
+        except Exception:  # A view asking later reports it; nothing waits on this thread.
+            log.exception("the look-ups of run %s could not be built", run_id)
 
 
 __all__ = [

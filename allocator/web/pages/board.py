@@ -119,6 +119,7 @@ def board(
         portfolio, allocation = workspace.snapshot(run)
     except AllocatorError as error:
         return render(request, "error.html", session, 409, title="No board", message=str(error))
+    workspace.warm(run)  # The drawer's look-ups, ready before an opportunity is clicked.
     rows = _grid(portfolio, allocation, region, skill)
     filters = {"run": run, "region": region, "skill": skill}
     drawer = _drawer_context(workspace.explained(run), opportunity) if opportunity else None

@@ -25,6 +25,7 @@ from servicekit import (
     add_key,
     database_url,
     portfolio_document,
+    stop_process,
     wait_for,
 )
 
@@ -130,13 +131,7 @@ class WorkerHost:
             )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process)
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)

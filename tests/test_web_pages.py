@@ -7,6 +7,7 @@ through the import form and one weekly run solved (1 s) are shared by the module
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from test_run_comparison import refuse_solvers
 
 from allocator.api import create_app
@@ -235,6 +237,21 @@ def first_opportunity(web: Web) -> str:
     return found.group(1)
 
 
+def test_a_runs_plan_downloads_as_the_workbook_and_the_crm_csv(web: Web) -> None:
+    client = web.client("viewer")
+    assert "/app/runs/1/plan.xlsx" in client.get("/app/runs/1/progress").text
+    workbook = client.get("/app/runs/1/plan.xlsx")
+    assert workbook.status_code == 200, workbook.text[:300]
+    assert 'filename="run-1-plan.xlsx"' in workbook.headers["content-disposition"]
+    sheets = load_workbook(io.BytesIO(workbook.content), read_only=True).sheetnames
+    assert {"By engineer", "By opportunity", "Unstaffed"} <= set(sheets)
+    crm = client.get("/app/runs/1/plan.csv")
+    assert crm.status_code == 200 and crm.text.splitlines()[0].startswith("crm_id")
+    unknown = client.get("/app/runs/1/plan.pdf")
+    assert unknown.status_code == 404 and "plan.xlsx or plan.csv" in unknown.text
+    assert client.get("/app/runs/999/plan.csv").status_code == 404
+
+
 def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:
     answer = web.client("viewer").get("/app/pipeline?sort=bogus")
     assert answer.status_code == 200
@@ -248,6 +265,7 @@ def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:
         ("sam", "get", "/app/pipeline"),
         ("sam", "get", "/app/board"),
         ("sam", "get", "/app/audit"),
+        ("sam", "get", "/app/runs/1/plan.csv"),
         ("viewer", "post", "/app/runs"),
         ("viewer", "get", "/app/import"),
         ("planner", "get", "/app/audit"),

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import AllocatorError, NotFoundError
+from allocator.io.exports import plan_csv, plan_xlsx_bytes
 from allocator.service.keys import Permission
 from allocator.web.pages.kit import (
     SignedIn,
@@ -104,6 +105,34 @@ async def summary(request: Request, session: SignedIn, run_id: RunId) -> HTMLRes
     except AllocatorError as error:
         return render(request, "error_part.html", session, message=str(error))
     return render(request, "run_summary.html", session, rows=rows, run_id=run_id)
+
+
+EXPORTS = {
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", plan_xlsx_bytes),
+    "csv": ("text/csv; charset=utf-8", plan_csv),
+}
+"""The plan of a run as issue 13's exports (`io.exports`): the workbook and the CRM CSV."""
+
+
+@router.get("/app/runs/{run_id}/plan.{kind}")
+async def plan_export(request: Request, session: SignedIn, run_id: RunId, kind: str) -> Response:
+    """The finished run's plan as the workbook (by engineer, by opportunity, unstaffed with the
+    reason, objective) or the CSV keyed by CRM id, as the API's `/v1/runs/{id}/export.*`."""
+    session.require(Permission.READ)
+    if kind not in EXPORTS:
+        message = f"no export {kind!r}; choose plan.xlsx or plan.csv"
+        return render(request, "error.html", session, 404, title="Not found", message=message)
+    media, write = EXPORTS[kind]
+    try:
+        portfolio, allocation = await run_in_threadpool(workspace_of(request).snapshot, run_id)
+    except AllocatorError as error:
+        status = 404 if isinstance(error, NotFoundError) else 409
+        return render(request, "error.html", session, status, title="No plan", message=str(error))
+    body = await run_in_threadpool(write, portfolio, allocation)
+    name = f"run-{run_id}-plan.{kind}"
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.post("/app/runs/{run_id}/cancel")

@@ -106,7 +106,7 @@ class InsightService:
     ) -> ImportEntry:
         """Store actuals (rows of text cells); `portfolio_id` checks their references."""
         actuals = parse_actuals(source, self._bounded(source, rows), _locate(json_rows))
-        self._check(portfolio_id, actuals, [])
+        self._check(source, portfolio_id, actuals, [])
         return self.store.add_actuals(source, principal.name, actuals)
 
     def import_outcomes(
@@ -119,12 +119,19 @@ class InsightService:
     ) -> ImportEntry:
         """Store outcomes (rows of text cells); `portfolio_id` checks their references."""
         outcomes = parse_outcomes(source, self._bounded(source, rows), _locate(json_rows))
-        self._check(portfolio_id, [], outcomes)
+        self._check(source, portfolio_id, [], outcomes)
         return self.store.add_outcomes(source, principal.name, outcomes)
 
     def _check(
-        self, portfolio_id: int | None, actuals: list[Actual], outcomes: list[Outcome]
+        self,
+        source: str,
+        portfolio_id: int | None,
+        actuals: list[Actual],
+        outcomes: list[Outcome],
     ) -> None:
+        """Something to store (blank rows are skipped), and references the portfolio knows."""
+        if not actuals and not outcomes:
+            raise InvalidInputError([InputIssue(source, "", "holds no rows but blank ones")])
         if portfolio_id is not None:
             check_references(self.runs.get_portfolio(portfolio_id)[1], actuals, outcomes)
 

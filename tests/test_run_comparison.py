@@ -102,3 +102,16 @@ def refuse_solvers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(baselines, "greedy_selection", refuse)
     monkeypatch.setattr(baselines, "run_baseline", refuse)
     monkeypatch.setattr(explanations, "run_baseline", refuse)
+
+
+def test_fairness_reads_the_same_off_the_snapshot_as_off_the_compiled_run() -> None:
+    from allocator.explain.explanations import Coverage, Run, fairness
+    from allocator.model import build_portfolio
+
+    portfolio = build_portfolio(portfolio_document(engineers=10, opportunities=30, seed=3))
+    allocation = run_baseline(portfolio, "value_density")
+    status_quo = kept_status_quo(portfolio)
+    compiled = Run.of(portfolio, allocation)
+    solved_here = fairness(compiled)
+    assert fairness(compiled, status_quo=status_quo) == solved_here
+    assert fairness(Coverage.of(portfolio, allocation), status_quo=status_quo) == solved_here

@@ -218,10 +218,11 @@ def test_the_summary_and_fairness_pages_solve_nothing_in_the_server(
     assert fairness.status_code == 200 and "Status quo (seniority_first)" in fairness.text
 
 
-def test_the_board_builds_the_drawers_look_ups_before_one_is_opened(web: Web) -> None:
+@pytest.mark.parametrize("page", ["/app/runs/1", "/app/board?run=1"])
+def test_the_drawers_look_ups_are_built_before_one_is_opened(web: Web, page: str) -> None:
     workspace = web.app.state.workspace
     workspace._explained.clear()
-    assert web.client("viewer").get("/app/board?run=1").status_code == 200
+    assert web.client("viewer").get(page).status_code == 200
     for _ in range(200):  # Built by a background thread of the server.
         if 1 in workspace._explained:
             break

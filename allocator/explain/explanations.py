@@ -862,15 +862,37 @@ def contrast(run: Run, a: str, b: str, time_limit: float = 3.0) -> Contrast:
     return Contrast(a=first, b=second, summary=text.strip())
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What fairness reads of a run, made without compiling it (a `Run` has it all too)."""
+
+    portfolio: Portfolio
+    allocation: Allocation
+    roles_of: dict[str, list[Demand]]
+    value: dict[str, float]
+    staffed: set[str]
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, allocation: Allocation) -> Coverage:
+        return cls(
+            portfolio=portfolio,
+            allocation=allocation,
+            roles_of=portfolio.demands_of(),
+            value={o.id: expected_value(o, portfolio.policy) for o in portfolio.opportunities},
+            staffed=set(allocation.staffed_opportunities),
+        )
+
+
 def fairness(
-    run: Run,
+    run: Run | Coverage,
     verify: bool = False,
     time_limit: float = 10.0,
     status_quo: set[str] | None = None,
 ) -> Fairness:
     """Share of requested expected value covered per requester-seniority quartile, region,
     industry and tier, next to the seniority-first status quo on the same portfolio
-    (`status_quo`: the opportunities it staffs, when already known; solved here otherwise)."""
+    (`status_quo`: the opportunities it staffs, when already known; solved here otherwise).
+    `verify` re-solves, so it compiles a `Coverage` into a `Run`."""
     if status_quo is None:
         status_quo = set(run_baseline(run.portfolio, "seniority_first").staffed_opportunities)
     base_staffed = status_quo
@@ -914,7 +936,8 @@ def fairness(
         "rules.py); re-run with --verify to re-solve with them permuted"
     )
     if verify:
-        unchanged = _permutation_unchanged(run, time_limit)
+        compiled = run if isinstance(run, Run) else Run.of(run.portfolio, run.allocation)
+        unchanged = _permutation_unchanged(compiled, time_limit)
         check = (
             "re-solved with requester, requester seniority, engineer seniority and title "
             "permuted at random (same seed): assignments "

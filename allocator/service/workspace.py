@@ -619,7 +619,7 @@ class WorkspaceService:
         seniority-first status quo the worker recorded with the run (kept per run); None when
         the run has no recorded status quo (ask an explanation job then: nothing is solved
         here)."""
-        from allocator.explain.explanations import fairness
+        from allocator.explain.explanations import Coverage, fairness
 
         with self._lock:
             if run_id in self._fairness:
@@ -628,7 +628,11 @@ class WorkspaceService:
         status_quo = None if recorded is None else recorded.staffed_by(STATUS_QUO)
         if status_quo is None:
             return None
-        found = fairness(self.explained(run_id), verify=False, status_quo=status_quo)
+        with self._lock:
+            explained = self._explained.get(run_id)
+        # The shares need no compiled problem: read off the snapshot unless built already.
+        run = explained or Coverage.of(*self.snapshot(run_id))
+        found = fairness(run, verify=False, status_quo=status_quo)
         with self._lock:
             self._fairness[run_id] = found
             while len(self._fairness) > 4:

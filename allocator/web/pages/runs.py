@@ -84,6 +84,8 @@ def run_page(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse
         run = service_of(request).get_run(run_id)
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
+    if run.status.ended and run.objective is not None:  # Board, drawer, fairness: ready.
+        workspace_of(request).warm(run_id)
     return render(request, "run.html", session, run=run)
 
 

@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -352,6 +353,13 @@ class Portfolio(_Record):
     pins: tuple[Pin, ...] = ()
     forbids: tuple[Forbid, ...] = ()
     previous: tuple[PreviousAssignment, ...] = ()
+
+    @field_validator("horizon_start")
+    @classmethod
+    def _a_real_iso_week(cls, value: str | None) -> str | None:
+        if value is not None and not _is_iso_week(value):
+            raise ValueError(f"{value} is no ISO week (that year has 52 weeks)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -753,6 +761,14 @@ def week_monday(iso_week: str) -> date:
     return date.fromisoformat(f"{iso_week}-1")
 
 
+def _is_iso_week(text: str) -> bool:
+    try:
+        week_monday(text)
+    except ValueError:
+        return False
+    return True
+
+
 def calendar_week(horizon_start: str, when: str | date) -> int:
     """The week number of a date or ISO week, week 1 being `horizon_start` (may be < 1).
 
@@ -798,6 +814,8 @@ def _calendar_weeks(data: dict[str, Any]) -> None:
     """Turn ISO weeks and dates in demands and time off into week numbers, in place."""
     start = data.get("horizon_start")
     start = start if isinstance(start, str) and re.match(ISO_WEEK_PATTERN, start) else None
+    if start is not None and not _is_iso_week(start):
+        start = None  # The field itself is reported.
     issues: list[InputIssue] = []
 
     def number(loc: tuple[str | int, ...], field: str, value: Any) -> Any:

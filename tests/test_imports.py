@@ -284,3 +284,17 @@ def test_the_documented_example_mapping_is_a_valid_mapping(tmp_path: Path) -> No
     (tmp_path / "example.toml").write_text(example)
     mapping = load_mapping(tmp_path / "example.toml")
     assert mapping.kind == "crm" and len(mapping.templates) == 4
+
+
+def test_a_start_that_is_no_iso_week_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        import_into(
+            "crm",
+            IMPORTS / "salesforce-opportunities.csv",
+            load_mapping(IMPORTS / "salesforce.toml"),
+            tmp_path / "p",
+            start="2025-W53",
+        )
+    assert [str(i) for i in caught.value.issues] == [
+        "--start: is no ISO week (like 2026-W50) (got '2025-W53')"
+    ]

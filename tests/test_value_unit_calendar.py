@@ -175,3 +175,11 @@ def test_a_derived_unit_is_derived_anew_when_the_pipeline_changes(tmp_path: Any)
     assert grown.policy.value_unit == 1000 * portfolio.policy.value_unit
     kept = build_portfolio({**data, "policy": {"value_unit": 7}})
     assert (kept.policy.value_unit, kept.policy.value_unit_source) == (7, "set")
+
+
+def test_a_horizon_start_that_is_no_iso_week_is_an_input_error() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        build_portfolio(tiny(horizon_start="2025-W53"))
+    assert [str(i) for i in caught.value.issues] == [
+        "$.horizon_start: 2025-W53 is no ISO week (that year has 52 weeks) (got '2025-W53')"
+    ]

@@ -52,8 +52,6 @@ def _run_import(
     weeks: int | None = None,
 ) -> None:
     with bad_input_exits():
-        if start is not None and not _is_iso_week(start):
-            raise InvalidInputError([InputIssue("--start", "", "must read like 2026-W50", start)])
         portfolio, report = import_into(
             kind,
             source,
@@ -71,14 +69,6 @@ def _run_import(
         f"{portfolio.week_label(1)} to {portfolio.week_label(portfolio.horizon_weeks)}",
         soft_wrap=True,
     )
-
-
-def _is_iso_week(text: str) -> bool:
-    import re
-
-    from allocator.model import ISO_WEEK_PATTERN
-
-    return re.match(ISO_WEEK_PATTERN, text) is not None
 
 
 def import_crm(

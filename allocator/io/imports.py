@@ -25,7 +25,13 @@ from typing import Any
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.io.formats import Table, load_portfolio, read_workbook, write_portfolio_csv
 from allocator.io.mapping import Mapping, Template
-from allocator.model import OpportunityType, Portfolio, build_portfolio, calendar_week
+from allocator.model import (
+    OpportunityType,
+    Portfolio,
+    build_portfolio,
+    calendar_week,
+    week_monday,
+)
 
 DEFAULT_HORIZON_WEEKS = 4
 
@@ -509,6 +515,12 @@ def import_into(
         or mapping.calendar.horizon_weeks
         or (existing.horizon_weeks if existing else DEFAULT_HORIZON_WEEKS),
     )
+    try:
+        week_monday(horizon.start)
+    except ValueError:
+        raise InvalidInputError(
+            [InputIssue("--start", "", "is no ISO week (like 2026-W50)", horizon.start)]
+        ) from None
     raw["horizon_start"], raw["horizon_weeks"] = horizon.start, horizon.weeks
     report = ImportReport(source=source.name)
     table = read_export(source, mapping)

@@ -253,6 +253,24 @@ def test_a_runs_plan_downloads_as_the_workbook_and_the_crm_csv(web: Web) -> None
     assert client.get("/app/runs/999/plan.csv").status_code == 404
 
 
+def test_the_plan_kept_after_a_change_is_the_one_stored(web: Web) -> None:
+    from allocator.model import build_portfolio
+    from allocator.service.keys import Principal
+
+    workspace = web.app.state.workspace
+    plan, row = workspace.current()
+    engineer = plan.engineers[0]
+    fields = {"committed_hours": engineer.committed_hours}  # The same value: a new version.
+    version = workspace.set_fields(
+        "engineers", engineer.id, fields, Principal("planner", Role.PLANNER), row.version
+    )
+    kept, kept_row = workspace.current()  # Not read again: kept by the change.
+    stored = workspace.store.get_workspace()
+    assert kept_row.version == version == stored.version
+    assert kept_row.run_ids == stored.run_ids
+    assert kept == build_portfolio(stored.content)
+
+
 def test_a_bad_sort_is_named_and_the_list_still_shows(web: Web) -> None:
     answer = web.client("viewer").get("/app/pipeline?sort=bogus")
     assert answer.status_code == 200

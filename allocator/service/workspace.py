@@ -195,8 +195,13 @@ class WorkspaceService:
         bring their own). Returns the new version."""
         principal.require(Permission.WRITE)
         version = self.store.workspace_version()
-        content = portfolio.model_copy(update={"previous": ()}).model_dump(mode="json")
-        return self.store.save_workspace(content, version, principal.name)[0]
+        plan = portfolio.model_copy(update={"previous": ()})
+        content = plan.model_dump(mode="json")
+        saved = self.store.save_workspace(content, version, principal.name)[0]
+        cached = self._cached
+        if cached is not None and cached[0] == version:  # Its runs are known: keep the plan.
+            self._keep(saved, plan, content, principal, cached[2].run_ids)
+        return saved
 
     def change(
         self,
@@ -235,8 +240,23 @@ class WorkspaceService:
             )
         content = portfolio.model_dump(mode="json")
         edit(content)
-        build_portfolio(content)  # Raises InvalidInputError naming record, field and value.
-        return self.store.save_workspace(content, row.version, principal.name, request)
+        changed = build_portfolio(content)  # InvalidInputError naming record, field and value.
+        saved = self.store.save_workspace(content, row.version, principal.name, request)
+        self._keep(saved[0], changed, content, principal, row.run_ids)
+        return saved
+
+    def _keep(
+        self,
+        version: int,
+        plan: Portfolio,
+        content: dict[str, Any],
+        principal: Principal,
+        run_ids: tuple[int, ...],
+    ) -> None:
+        """Keep the plan just saved as `version`, so that the next view or weekly run does
+        not read and validate it again (at L: a second or more)."""
+        row = WorkspaceRow(version, content, principal.name, _now(), run_ids)
+        self._cached = (version, plan, row)
 
     def set_fields(
         self, kind: str, record_id: str, fields: dict[str, Any], principal: Principal, version: int

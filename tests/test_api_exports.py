@@ -33,3 +33,18 @@ def test_a_finished_run_exports_its_plan(api: Api) -> None:  # noqa: F811
         result["staffed_opportunities"]
     )
     assert api.get("/v1/runs/999/export.xlsx").status_code == 404
+
+
+def test_a_run_records_its_value_unit_and_an_override_wins(api: Api) -> None:  # noqa: F811
+    document = portfolio_document()
+    document["policy"] = {k: v for k, v in document.get("policy", {}).items() if k != "value_unit"}
+    derived = api.post("/v1/runs", json={"portfolio": document, "time_limit": 1}).json()
+    chosen = api.post(
+        "/v1/runs", json={"portfolio": document, "policy": {"value_unit": 7}, "time_limit": 1}
+    ).json()
+    api.solve_next()
+    api.solve_next()
+    first = api.get(f"/v1/runs/{derived['id']}/result").json()["allocation"]
+    second = api.get(f"/v1/runs/{chosen['id']}/result").json()["allocation"]
+    assert first["value_unit_source"] == "derived"
+    assert (second["value_unit"], second["value_unit_source"]) == (7, "set")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +94,25 @@ SERVICE_MODULES = {
 }
 """The service, store and web layers: `make test` runs them, the fast loop (the core, solve,
 io, explain and what-if unit tests) does not."""
+
+
+FAST_LOOP = "not slow and not service"
+"""The marker expression of `make test-fast`."""
+_WHOLE_MODULE_MARK = re.compile(r"^pytestmark = \[?\s*pytest\.mark\.(slow|service)\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the fast loop, modules whose every test is slow or service are not even imported:
+    importing them (FastAPI, SQLAlchemy, Schemathesis, Playwright) in each worker cost more
+    than the unit tests themselves."""
+    if config.option.markexpr != FAST_LOOP or collection_path.suffix != ".py":
+        return None
+    name = collection_path.name
+    if name in SLOW_MODULES or name in SERVICE_MODULES:
+        return True
+    if name.startswith("test_") and _WHOLE_MODULE_MARK.search(collection_path.read_text()):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

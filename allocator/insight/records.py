@@ -27,7 +27,6 @@ A bad row raises `InvalidInputError` naming file, row (the file's line), column 
 from __future__ import annotations
 
 import enum
-import io
 import math
 import re
 import tempfile
@@ -41,7 +40,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from allocator.errors import InputIssue, InvalidInputError
-from allocator.io.formats import ExcelLimits, read_workbook
+from allocator.io.formats import ExcelLimits, read_csv_rows, read_workbook
 from allocator.model import Allocation, Portfolio
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -127,21 +126,8 @@ def read_rows(name: str, data: bytes, limits: ExcelLimits | None = None) -> list
                 ) from None
         first = next(iter(sheets.values()), [])
         return [{str(k): str(v).strip() for k, v in row.items()} for row in first]
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            skip_blank_lines=False,
-            index_col=False,
-        )
-    except pd.errors.EmptyDataError:
-        return []
-    except Exception as error:  # pandas raises many kinds for a damaged file.
-        raise InvalidInputError([InputIssue(name, "", f"cannot be read: {error}")]) from None
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return [{str(k): str(v).strip() for k, v in row.items()} for row in frame.to_dict("records")]
+    rows = read_csv_rows(data, name)
+    return [{k.strip(): v.strip() for k, v in row.items()} for row in rows]
 
 
 def _missing_columns(name: str, rows: list[dict[str, str]], columns: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ An Excel workbook holds the same tables as sheets named like the files (without 
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 import zipfile
@@ -117,7 +118,7 @@ def _csv_tables(folder: Path) -> dict[str, Table | dict[str, Any]]:
     for name in (*TABLES, "stage_templates"):
         path = folder / f"{name}.csv"
         if path.exists():
-            tables[name] = _read_csv(path)
+            tables[name] = read_csv_rows(path, path.name)
     for name in ("policy", "portfolio"):
         path = folder / f"{name}.json"
         if path.exists():
@@ -132,14 +133,20 @@ def _csv_tables(folder: Path) -> dict[str, Table | dict[str, Any]]:
     return tables
 
 
-def _read_csv(path: Path) -> Table:
+def read_csv_rows(source: Path | bytes, name: str) -> Table:
+    """The rows of a CSV file (its path, or its bytes as uploaded), every cell as text; errors
+    name the file as `name`.
+
+    >>> read_csv_rows(b"id,hours\\nE1, 8\\n", "actuals.csv")
+    [{'id': 'E1', 'hours': '8'}]
+    """
     # Blank lines are kept (and skipped later) so that row numbers match the file's lines; with
     # index_col=False a row longer than the header is an error, not a shift of every column.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                path,
+                io.BytesIO(source) if isinstance(source, bytes) else source,
                 dtype=str,
                 keep_default_na=False,
                 skipinitialspace=True,
@@ -150,10 +157,10 @@ def _read_csv(path: Path) -> Table:
         return []
     except pd.errors.ParserWarning:
         message = "cannot be read: a row has more values than the header has columns"
-        raise InvalidInputError([InputIssue(path.name, "", message)]) from None
+        raise InvalidInputError([InputIssue(name, "", message)]) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
         message = f"cannot be read: {str(error).strip()}"
-        raise InvalidInputError([InputIssue(path.name, "", message)]) from None
+        raise InvalidInputError([InputIssue(name, "", message)]) from None
     return _rows(frame)
 
 

@@ -159,11 +159,22 @@ class Engineer(_Record):
     )
     industries: tuple[str, ...] = Field((), description="Industries the engineer knows.")
     capacity_hours: Hours = Field(40.0, description="Contracted presales hours per week.")
-    committed_hours: Hours = Field(0.0, description="Hours per week already committed elsewhere.")
+    committed_hours: Hours = Field(
+        0.0, description="Hours already committed elsewhere, in every week of the horizon."
+    )
+    commitments: dict[Week, Hours] = Field(
+        default_factory=dict,
+        description="Week -> hours committed elsewhere in that week only, on top of "
+        "committed_hours. The key may be a week number, an ISO week or a date (with the "
+        "portfolio's horizon_start), or a range of them like `2026-W50..2026-W52` or `3..5` "
+        "(the hours in each week of the range); weeks outside the horizon are left out when "
+        "given as ISO weeks or dates.",
+    )
     time_off: dict[Week, Hours] = Field(
         default_factory=dict,
         description="Week -> hours off in that week (the key may be an ISO week or a date when "
-        "the portfolio has a horizon_start; weeks outside the horizon are left out). May exceed "
+        "the portfolio has a horizon_start, or a range `A..B` of them, the hours in each week; "
+        "weeks outside the horizon are left out). May exceed "
         "the capacity: hours free (capacity - committed - off) and hours worked (capacity - off) "
         "are floored at 0.",
     )
@@ -811,7 +822,8 @@ def week_label(horizon_start: str | None, week: int) -> str:
 
 
 def _calendar_weeks(data: dict[str, Any]) -> None:
-    """Turn ISO weeks and dates in demands and time off into week numbers, in place."""
+    """Turn ISO weeks and dates in demands, time off and commitments into week numbers, and
+    ranges of weeks (`A..B`) in time off and commitments into their weeks, in place."""
     start = data.get("horizon_start")
     start = start if isinstance(start, str) and re.match(ISO_WEEK_PATTERN, start) else None
     if start is not None and not _is_iso_week(start):
@@ -836,17 +848,38 @@ def _calendar_weeks(data: dict[str, Any]) -> None:
                 demand[field] = number(("demands", index), field, demand[field])
     engineers = list(data.get("engineers", ()))
     data["engineers"] = engineers
+    try:
+        horizon = int(data.get("horizon_weeks", 1))
+    except (TypeError, ValueError, OverflowError):
+        horizon = 1  # Pydantic reports the bad value.
     for index, raw in enumerate(engineers):
-        time_off = raw.get("time_off") if isinstance(raw, Mapping) else None
-        if not isinstance(time_off, Mapping) or not any(_looks_like_a_day(k) for k in time_off):
-            continue
-        weeks: dict[Any, Any] = {}
-        for key, hours in time_off.items():
-            week = number(("engineers", index), f"time_off[{key}]", key)
-            if isinstance(week, int) and not 1 <= week <= int(data.get("horizon_weeks", 1)):
-                continue  # Time off outside the horizon changes nothing.
-            weeks[week] = _add_hours(weeks.get(week), hours)
-        engineers[index] = {**raw, "time_off": weeks}
+        for name in ("time_off", "commitments"):
+            per_week = raw.get(name) if isinstance(raw, Mapping) else None
+            if not isinstance(per_week, Mapping) or not any(
+                _looks_like_a_day(k) or _is_range(k) for k in per_week
+            ):
+                continue
+            weeks: dict[Any, Any] = {}
+            for key, hours in per_week.items():
+                field = f"{name}[{key}]"
+                first, _, last = str(key).partition("..") if _is_range(key) else (key, "", key)
+                low = number(("engineers", index), field, _plain_week(first))
+                high = (
+                    low if last is key else number(("engineers", index), field, _plain_week(last))
+                )
+                if not isinstance(low, int) or not isinstance(high, int):
+                    weeks[key] = hours  # Pydantic or the issues above report it.
+                    continue
+                if high < low:
+                    issues.append(
+                        _issue(("engineers", index), field, "the range ends before it starts", key)
+                    )
+                    continue
+                for week in range(low, high + 1):
+                    if _looks_like_a_day(first) and not 1 <= week <= horizon:
+                        continue  # Hours outside the horizon change nothing.
+                    weeks[week] = _add_hours(weeks.get(week), hours)
+            engineers[index] = raw = {**raw, name: weeks}
     if issues:
         raise InvalidInputError(issues)
 
@@ -854,6 +887,17 @@ def _calendar_weeks(data: dict[str, Any]) -> None:
 def _looks_like_a_day(value: Any) -> bool:
     """`2026-W50` or `2026-12-07` (a date or an ISO week), as opposed to a week number."""
     return isinstance(value, str) and re.match(r"^\s*\d{4}-(W\d|\d)", value, re.I) is not None
+
+
+def _is_range(value: Any) -> bool:
+    """`2026-W50..2026-W52`, `2026-12-07..2026-12-20` or `3..5`: the weeks from one to the other."""
+    return isinstance(value, str) and value.count("..") == 1
+
+
+def _plain_week(text: Any) -> Any:
+    """One end of a week key: a week number as an int, an ISO week or date as its text."""
+    text = str(text).strip() if isinstance(text, str) else text
+    return int(text) if isinstance(text, str) and text.isdigit() else text
 
 
 def _add_hours(before: Any, hours: Any) -> Any:
@@ -958,6 +1002,9 @@ def _cross_record_issues(p: Portfolio) -> list[InputIssue]:
             _check_hours(issues, loc, f"time_off[{week}]", hours)
         _check_hours(issues, loc, "capacity_hours", engineer.capacity_hours)
         _check_hours(issues, loc, "committed_hours", engineer.committed_hours)
+        for week, hours in engineer.commitments.items():
+            week_issue(loc, f"commitments[{week}]", week)
+            _check_hours(issues, loc, f"commitments[{week}]", hours)
 
     with_demands: set[str] = set()
     required_of: set[str] = set()

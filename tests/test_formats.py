@@ -475,7 +475,7 @@ def test_unknown_column(tmp_path: Path) -> None:
     assert single_error(folder) == (
         "engineers.csv, column holidays: unknown column; expected some of id, external_id, "
         "name, region, "
-        "skills, industries, capacity_hours, committed_hours, time_off, cost_rate, "
+        "skills, industries, capacity_hours, committed_hours, commitments, time_off, cost_rate, "
         "seniority_years, title"
     )
 

@@ -255,6 +255,9 @@ def test_the_command_line_pipeline(tmp_path: Path) -> None:
         invoke(*team, "--mapping", IMPORTS / "hr-skills-matrix.toml", "--out", folder).returncode
         == 0
     )
+    committed = ("import", "commitments", IMPORTS / "hr-commitments.csv")
+    done = invoke(*committed, "--mapping", IMPORTS / "hr-commitments.toml", "--out", folder)
+    assert done.returncode == 0 and "4 rows read, 4 imported" in done.stdout, done.stderr
     checked = invoke("validate", folder)
     assert checked.returncode == 0 and "value_unit 20 (derived)" in checked.stdout
     solved = invoke("solve", folder, "--out", tmp_path / "r.json", "--time-limit", "3")

@@ -76,10 +76,18 @@ def test_engineer_week_reads_time_off_of_that_week_only() -> None:
 
 
 def _odd_portfolio() -> Portfolio:
-    """Time off above capacity, committed hours, fractional hours: every edge of the rules."""
+    """Time off above capacity, committed hours (every week's and one week's own), fractional
+    hours: every edge of the rules."""
     engineers = [
         engineer("E1", {"arch": 4}, capacity_hours=40, committed_hours=8, time_off={2: 36}),
-        engineer("E2", {"arch": 2}, capacity_hours=20.5, committed_hours=0, time_off={1: 30}),
+        engineer(
+            "E2",
+            {"arch": 2},
+            capacity_hours=20.5,
+            committed_hours=0,
+            commitments={2: 8.25},
+            time_off={1: 30},
+        ),
         engineer("E3", {"arch": 5}, capacity_hours=12.25, committed_hours=12.25),
     ]
     opportunities = [opportunity("O1"), opportunity("O2")]
@@ -129,4 +137,5 @@ def test_the_compiler_and_the_checker_share_the_capacity_and_load_figures() -> N
         for w in portfolio.weeks():
             assert problem.engineer_available[i, w - 1] == free[e.id, w] == engineer_week(e, w).free
             target = load_target(engineer_week(e, w).worked, portfolio.policy.utilization_target)
-            assert problem.engineer_load_slack[i, w - 1] == target - centi_hours(e.committed_hours)
+            assert problem.engineer_load_slack[i, w - 1] == target - rules.committed_in(e, w)
+    assert free["E2", 1] == 0 and free["E2", 2] == 1225  # 20.5 - 8.25 h in week 2 only

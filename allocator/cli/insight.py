@@ -437,7 +437,7 @@ def feed(
 
 import_app = typer.Typer(
     help="Import a CRM report, an HR roster or time off into a portfolio folder through a "
-    "mapping (crm, team, time-off; docs/imports.md), or actuals and outcomes into the "
+    "mapping (crm, team, time-off, commitments; docs/imports.md), or actuals and outcomes into the "
     "service's database (ALLOCATOR_DATABASE_URL; each import is a record of the audit chain).",
     no_args_is_help=True,
     add_completion=False,

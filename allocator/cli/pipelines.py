@@ -1,5 +1,5 @@
-"""`allocator import crm|team|time-off`, `allocator export` and `allocator validate`: real
-pipelines in and out (docs/imports.md).
+"""`allocator import crm|team|time-off|commitments`, `allocator export` and `allocator
+validate`: real pipelines in and out (docs/imports.md).
 
 An edge: reads the files, calls `io.imports`, `io.exports` and the domain's checks, prints.
 Bad input exits 2 with one line per problem (file, row, column, value); `import` writes
@@ -97,11 +97,20 @@ def import_time_off(
     _run_import("time_off", source, mapping, out, skip_bad)
 
 
+def import_commitments(
+    source: Source, mapping: MappingOption, out: Out, skip_bad: SkipBad = False
+) -> None:
+    """Hours per week committed elsewhere over a range of dates or ISO weeks, added to the
+    engineers of the folder."""
+    _run_import("commitments", source, mapping, out, skip_bad)
+
+
 def add_import_commands(group: typer.Typer) -> None:
-    """`crm`, `team` and `time-off` under the `allocator import` group."""
+    """`crm`, `team`, `time-off` and `commitments` under the `allocator import` group."""
     group.command("crm")(import_crm)
     group.command("team")(import_team)
     group.command("time-off")(import_time_off)
+    group.command("commitments")(import_commitments)
 
 
 def export(

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 
 from allocator.core.rules import (
     RULES,
+    committed_in,
     engineer_week,
     forbids_pair,
     level_in,
@@ -179,7 +180,8 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
                 )
             )
 
-    # Weekly capacity, in 1/100 h: assigned <= max(0, capacity - committed - time off).
+    # Weekly capacity, in 1/100 h: assigned <= max(0, capacity - committed - time off), the
+    # week's committed hours by `committed_in`.
     free = free_by_week(portfolio)
     load: dict[tuple[str, int], int] = defaultdict(int)
     for a in valid:
@@ -286,9 +288,9 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
         moved += not kept
     over = 0
     for engineer in portfolio.engineers:
-        committed = centi_hours(engineer.committed_hours)
         for week in portfolio.weeks():
             target = load_target(engineer_week(engineer, week)[1], policy.utilization_target)
+            committed = committed_in(engineer, week)
             over += max(0, committed + load.get((engineer.id, week), 0) - target)
     centi = {
         "expected_value": value,

@@ -2,11 +2,11 @@
 
 This is where a newcomer looks first: every hard rule and every objective term is listed below
 with the words reports use for it, and the arithmetic the rules are made of is defined here once
-(`free_hours`, `worked_hours`, `load_target`, `proficient`, `forbids_pair`, `value_points`): the
-compiler (`solve/compiled.py`) builds its candidate pairs and coefficients from these functions,
-the checker (`core/check.py`) re-checks results with them without a solver, and the explanations
-(`explain/explanations.py`) quote them. Change a rule here and all three follow; the tests in
-`tests/test_rules.py` pin each one down.
+(`committed_in`, `free_hours`, `worked_hours`, `load_target`, `proficient`, `forbids_pair`,
+`value_points`): the compiler (`solve/compiled.py`) builds its candidate pairs and coefficients
+from these functions, the checker (`core/check.py`) re-checks results with them without a
+solver, and the explanations (`explain/explanations.py`) quote them. Change a rule here and all
+three follow; the tests in `tests/test_rules.py` pin each one down.
 
 Every figure is exact: hours in whole hundredths of an hour (`model.centi_hours`), points in whole
 hundredths of a point (`POINT_SCALE`), a portfolio's decimals taken as the decimals they are
@@ -64,7 +64,8 @@ HARD_RULES = (
         "Engineer over capacity",
         True,
         "In every week, hours assigned never exceed max(0, capacity - committed hours - time "
-        "off): a 0-hour demand fits any engineer.",
+        "off), committed hours being those of every week plus that week's own commitments: a "
+        "0-hour demand fits any engineer.",
     ),
     Rule(
         "one_role_per_opportunity",
@@ -126,7 +127,8 @@ SOFT_TERMS = (
         "Load above target",
         False,
         "minus load_penalty per hour above floor(utilization_target x max(0, capacity - "
-        "time off)), per engineer and week, in 1/100 h; committed hours count as load.",
+        "time off)), per engineer and week, in 1/100 h; the week's committed hours (every "
+        "week's and that week's own) count as load.",
     ),
 )
 
@@ -226,6 +228,18 @@ class WeekHours(NamedTuple):
     """Hours worked, the utilization base (`worked_hours`)."""
 
 
+def committed_in(engineer: Engineer, week: int) -> int:
+    """Hours `engineer` has committed elsewhere in `week`, in 1/100 h: `committed_hours`, which
+    holds for every week, plus the week's own `commitments`.
+
+    >>> from allocator.model import Engineer
+    >>> e = Engineer(id="E", region="r", committed_hours=4, commitments={2: 12.5})
+    >>> committed_in(e, 1), committed_in(e, 2)
+    (400, 1650)
+    """
+    return centi_hours(engineer.committed_hours) + centi_hours(engineer.commitments.get(week, 0.0))
+
+
 def engineer_week(engineer: Engineer, week: int) -> WeekHours:
     """`engineer`'s free and worked hours in `week`, in 1/100 h.
 
@@ -237,7 +251,7 @@ def engineer_week(engineer: Engineer, week: int) -> WeekHours:
     capacity = centi_hours(engineer.capacity_hours)
     off = centi_hours(engineer.time_off.get(week, 0.0))
     return WeekHours(
-        free_hours(capacity, centi_hours(engineer.committed_hours), off),
+        free_hours(capacity, committed_in(engineer, week), off),
         worked_hours(capacity, off),
     )
 

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from allocator.core.rules import (
+    committed_in,
     engineer_week,
     forbids_pair,
     free_hours,
@@ -357,14 +358,15 @@ def _candidate(
         if room < need:
             off = engineer.time_off.get(week, 0.0)
             capacity = centi_hours(engineer.capacity_hours)
-            without_off = free_hours(capacity, centi_hours(engineer.committed_hours), 0)
+            committed = committed_in(engineer, week)
+            without_off = free_hours(capacity, committed, 0)
             if off and without_off >= need:
                 rule, cause = "time_off", f"{off:g} h time off in {run.portfolio.week_label(week)}"
             else:
                 rule, cause = (
                     "capacity",
                     (
-                        f"{engineer.capacity_hours:g} h capacity, {engineer.committed_hours:g} h "
+                        f"{engineer.capacity_hours:g} h capacity, {committed / HOUR_SCALE:g} h "
                         f"committed elsewhere"
                     ),
                 )
@@ -1010,11 +1012,12 @@ def explain_engineer(run: Run, engineer_id: str) -> EngineerExplanation:
     for week in run.portfolio.weeks():
         working = engineer_week(engineer, week).worked / HOUR_SCALE
         assigned = run.load.get((engineer_id, week), 0.0)
-        used = engineer.committed_hours + assigned
+        committed = committed_in(engineer, week) / HOUR_SCALE
+        used = committed + assigned
         weeks.append(
             WeekLoad(
                 week=week,
-                committed_hours=engineer.committed_hours,
+                committed_hours=committed,
                 assigned_hours=assigned,
                 working_hours=working,
                 utilization=round(used / working, 4) if working else 0.0,

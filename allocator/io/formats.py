@@ -8,7 +8,10 @@ nothing about allocation.
 A CSV portfolio is a folder; columns are the field names of the records in `model`:
 
 - engineers.csv: one row per engineer; `skills` like `architect:4;network:3`, `industries`
-  like `power;finance`, `time_off` like `2:16;3:40` (week:hours).
+  like `power;finance`, `time_off` like `2:16;3:40` (week:hours), `commitments` (optional:
+  hours committed elsewhere in given weeks, on top of `committed_hours`, which holds for every
+  week) like `2026-W50..2026-W52:8;5:4`; a week may be a number, an ISO week, a date or a
+  range `A..B` of them.
 - opportunities.csv: one row per opportunity.
 - demands.csv: one row per role; optional when stage templates derive the roles; an empty
   `id` is derived as `OPP/skill`.
@@ -67,9 +70,11 @@ TABLES: dict[str, type[Any]] = {
 """Table name -> the record each row becomes; columns are the record's fields."""
 TEMPLATE_COLUMNS = ("stage", *TemplateRole.model_fields)
 LIST_FIELDS = {("engineers", "industries")}
-MAP_FIELDS = {("engineers", "skills"), ("engineers", "time_off")}
+MAP_FIELDS = {("engineers", "skills"), ("engineers", "time_off"), ("engineers", "commitments")}
 TRACE_COLUMNS = ("external_id", "account", "owner")
 """Traceability columns, written only when some record has them."""
+WHEN_GIVEN_COLUMNS = (*TRACE_COLUMNS, "commitments")
+"""Columns written only when some record has them, so that older files stay as they were."""
 
 
 def load_portfolio(path: str | Path, excel_limits: ExcelLimits | None = None) -> Portfolio:
@@ -461,7 +466,7 @@ def _frames(portfolio: Portfolio) -> dict[str, pd.DataFrame]:
             f
             for f in TABLES[name].model_fields
             if f != "template_stage"
-            and (f not in TRACE_COLUMNS or any(getattr(r, f) for r in records))
+            and (f not in WHEN_GIVEN_COLUMNS or any(getattr(r, f) for r in records))
         ]
         rows = [{f: _cell(getattr(r, f)) for f in fields} for r in records]
         frames[name] = pd.DataFrame(rows, columns=fields)

@@ -1,5 +1,6 @@
-"""Imports: a CRM opportunity report, an HR roster or skills matrix, or time off as date ranges,
-read through a mapping (`mapping.py`) into a CSV portfolio folder (docs/imports.md).
+"""Imports: a CRM opportunity report, an HR roster or skills matrix, time off as date ranges, or
+commitments elsewhere (hours per week over a range of dates or ISO weeks), read through a
+mapping (`mapping.py`) into a CSV portfolio folder (docs/imports.md).
 
 An edge: reads .csv (delimiter sniffed or given) and .xlsx exports, turns each row into the
 raw record `model.build_portfolio` validates, and reports every row it cannot import with
@@ -477,6 +478,55 @@ def time_off_records(
     return off
 
 
+def commitment_records(
+    path: Path, table: Table, mapping: Mapping, known: set[str], report: ImportReport
+) -> dict[str, dict[str, float]]:
+    """Engineer id -> `FIRST..LAST` ISO weeks -> hours per week committed elsewhere, from rows
+    giving a start and (optionally) an end, each a date or an ISO week; the end defaults to the
+    start's week."""
+    committed: dict[str, dict[str, float]] = {}
+    for _, row in _data_rows(path, table, mapping, report):
+        eng_id = row.required("external_id")
+        if eng_id and eng_id not in known:
+            row.problem("external_id", "unknown engineer (import the team first)", eng_id)
+        if not row.text("start"):
+            row.required("start")
+        first = _iso_week_cell(row, "start")
+        last = _iso_week_cell(row, "end") if row.text("end") else first
+        if first and last and week_monday(last) < week_monday(first):
+            row.problem("end", f"is before the start {first}", row.text("end"))
+        hours = row.number("hours")
+        if hours is None and not row.text("hours"):
+            row.required("hours")
+        elif hours is not None and not 0 <= hours <= 168:
+            row.problem("hours", "must be between 0 and 168 hours per week", row.text("hours"))
+        if row.issues or first is None or last is None or hours is None:
+            report.bad.extend(row.issues)
+            continue
+        weeks = committed.setdefault(eng_id, {})
+        key = f"{first}..{last}"
+        weeks[key] = round(weeks.get(key, 0.0) + hours, 2)
+        report.imported += 1
+    return committed
+
+
+def _iso_week_cell(row: _Row, name: str) -> str | None:
+    """A cell holding an ISO week (`2026-W50`) or a date, as the ISO week; None when bad."""
+    text = row.text(name).strip().upper()
+    if re.fullmatch(r"\d{4}-W\d{2}", text):
+        try:
+            week_monday(text)
+        except ValueError:
+            row.problem(name, "is no ISO week", row.text(name))
+            return None
+        return text
+    day = row.day(name)
+    if day is None:
+        return None
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Into a portfolio folder
 
@@ -497,9 +547,10 @@ def import_into(
     horizon_weeks: int | None = None,
 ) -> tuple[Portfolio, ImportReport]:
     """Import `source` into the CSV portfolio `folder` (created, or added to): a CRM report
-    replaces the opportunities and their demands, a roster the engineers, a time-off file
-    adds time off to the engineers it names. Raises `InvalidInputError` listing every bad row
-    unless `skip_bad`; writes nothing when it raises."""
+    replaces the opportunities and their demands, a roster the engineers, a time-off or a
+    commitments file adds time off or commitments to the engineers it names. Raises
+    `InvalidInputError` listing every bad row unless `skip_bad`; writes nothing when it
+    raises."""
     if kind != mapping.kind:
         raise InvalidInputError([InputIssue("--mapping", "kind", f"is not {kind!r}", mapping.kind)])
     existing = load_portfolio(folder) if _has_tables(folder) else None
@@ -538,11 +589,11 @@ def import_into(
     else:
         engineers = raw.get("engineers", [])
         ids = {e["external_id"] or e["id"]: e for e in engineers}
-        off = time_off_records(source, table, mapping, set(ids), report)
-        for eng_id, weeks in off.items():
-            time_off = ids[eng_id].setdefault("time_off", {})
+        read = time_off_records if kind == "time_off" else commitment_records
+        for eng_id, weeks in read(source, table, mapping, set(ids), report).items():
+            per_week = ids[eng_id].setdefault(kind, {})
             for key, hours in weeks.items():
-                time_off[key] = round(float(time_off.get(key, 0.0)) + hours, 2)
+                per_week[key] = round(float(per_week.get(key, 0.0)) + hours, 2)
         found = Records()
     if report.bad and not skip_bad:
         raise InvalidInputError(report.bad)

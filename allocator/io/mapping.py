@@ -2,8 +2,9 @@
 
 An edge: a mapping is TOML, read with the standard library's `tomllib` and validated by the
 models below, every problem named with its key (`salesforce.toml, field columns.value: ...`).
-Three kinds: `crm` (opportunities and their roles, from an opportunity report), `team`
-(engineers, from a roster or a wide skills matrix) and `time_off` (date ranges per engineer).
+Kinds: `crm` (opportunities and their roles, from an opportunity report), `team` (engineers,
+from a roster or a wide skills matrix), `time_off` (date ranges per engineer) and `commitments`
+(hours per week committed elsewhere, over a range of dates or ISO weeks, per engineer).
 Decides nothing about allocation; `imports.py` applies a mapping to a file.
 """
 
@@ -121,18 +122,25 @@ TEAM_FIELDS = (
     "title",
 )
 TIME_OFF_FIELDS = ("external_id", "start", "end", "hours_per_day")
-FIELDS = {"crm": CRM_FIELDS, "team": TEAM_FIELDS, "time_off": TIME_OFF_FIELDS}
+COMMITMENT_FIELDS = ("external_id", "start", "end", "hours")
+FIELDS = {
+    "crm": CRM_FIELDS,
+    "team": TEAM_FIELDS,
+    "time_off": TIME_OFF_FIELDS,
+    "commitments": COMMITMENT_FIELDS,
+}
 REQUIRED = {
     "crm": ("external_id", "stage", "value", "win_probability", "region"),
     "team": ("external_id", "region"),
     "time_off": ("external_id", "start", "end"),
+    "commitments": ("external_id", "start", "hours"),
 }
 
 
 class Mapping(_Part):
     """A whole mapping file."""
 
-    kind: Literal["crm", "team", "time_off"]
+    kind: Literal["crm", "team", "time_off", "commitments"]
     file: FileOptions = Field(default_factory=FileOptions)
     columns: dict[str, str] = Field(description="Portfolio field -> column header.")
     win_probability_scale: float = Field(

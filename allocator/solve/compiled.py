@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocator.core.rules import (
+    committed_in,
     free_hours,
     load_target,
     proficient,
@@ -151,17 +152,20 @@ def compile_portfolio(portfolio: Portfolio) -> CompiledProblem:
     # Per engineer and week, in 1/100 h, exactly, by the rules' own arithmetic (`rules.py`):
     # hours free for assignments, hours worked, and the load target on the hours worked.
     capacity = np.array([centi_hours(e.capacity_hours) for e in engineers], dtype=np.int64)
-    committed = np.array([centi_hours(e.committed_hours) for e in engineers], dtype=np.int64)
+    every_week = np.array([centi_hours(e.committed_hours) for e in engineers], dtype=np.int64)
+    committed = np.repeat(every_week[:, None], weeks, axis=1)
     off = np.zeros((n_e, weeks), dtype=np.int64)
     for i, engineer in enumerate(engineers):
         for week, hours in engineer.time_off.items():
             off[i, week - 1] = centi_hours(hours)
-    available = free_hours(capacity[:, None], committed[:, None], off)
+        for week in engineer.commitments:
+            committed[i, week - 1] = committed_in(engineer, week)
+    available = free_hours(capacity[:, None], committed, off)
     working = worked_hours(capacity[:, None], off)
     worked_values, where = np.unique(working, return_inverse=True)
     targets = [load_target(v, policy.utilization_target) for v in worked_values.tolist()]
     target = np.array(targets, dtype=np.int64)[where.reshape(working.shape)]
-    load_slack = target - committed[:, None]
+    load_slack = target - committed
 
     # Per demand.
     d_opp = np.array([opportunity_index[d.opportunity_id] for d in demands], dtype=np.int64)

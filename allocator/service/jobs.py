@@ -136,6 +136,13 @@ class JobProgress(BaseModel):
     seconds: float | None = None
     done: int | None = None
     total: int | None = None
+    trail: list[tuple[float, float | None, float | None]] | None = None
+    """(seconds, best objective, best bound) as they changed, oldest first: the curve of a
+    run's progress (at most `TRAIL_POINTS`, thinned evenly beyond)."""
+
+
+TRAIL_POINTS = 120
+"""Most points a job's progress trail keeps."""
 
 
 class Accepted(BaseModel):
@@ -719,7 +726,7 @@ def execute(
     watch = _Watch()
 
     def on_progress(raw: Any) -> None:
-        watch.latest = spec.progress(raw)
+        watch.note(spec.progress(raw))
 
     watcher = threading.Thread(
         target=_watch, args=(store, job, settings, watch, parent_pid), daemon=True
@@ -741,6 +748,36 @@ def execute(
         with contextlib.suppress(Exception):
             store.save_job_progress(
                 job.kind, job.id, job.lease, watch.latest, lease_seconds(settings)
+        self.trail: list[tuple[float, float | None, float | None]] = []
+        self._stride = 1
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def note(self, progress: JobProgress) -> None:
+        """The handler's latest progress, with the trail of objective and bound so far: each
+        change is a point while there is room; beyond `TRAIL_POINTS` every other point goes
+        and from then on only every `stride`-th change stays (the latest is always the last
+        point), so the trail stays even over the whole search."""
+        with self._lock:
+            if progress.seconds is not None and (
+                progress.best_objective is not None or progress.best_bound is not None
+            ):
+                point = (round(progress.seconds, 3), progress.best_objective, progress.best_bound)
+                if not self.trail:
+                    self.trail.append(point)
+                elif self.trail[-1][1:] != point[1:]:
+                    if self._held + 1 < self._stride and len(self.trail) > 1:
+                        self.trail[-1] = point  # Between two kept points: the latest only.
+                        self._held += 1
+                    else:
+                        self.trail.append(point)
+                        self._held = 0
+                if len(self.trail) > TRAIL_POINTS:  # Every other point, the last one kept.
+                    self.trail = [*self.trail[:-1:2], self.trail[-1]]
+                    self._stride *= 2
+            if self.trail:
+                progress = progress.model_copy(update={"trail": list(self.trail)})
+            self.latest = progress
             )
     timing = {
         "worker": name,

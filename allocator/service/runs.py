@@ -121,6 +121,8 @@ class RunState:
     solve_status: str | None
     objective: float | None
     message: str
+    trail: tuple[tuple[float, float | None, float | None], ...] = ()
+    """(seconds, best objective, best bound) as the solve went: the progress curve."""
 
     @classmethod
     def of(cls, job: JobState) -> RunState:
@@ -147,6 +149,7 @@ class RunState:
             solve_status=job.result_status,
             objective=job.objective,
             message=job.message,
+            trail=tuple(job.progress.trail or ()),
         )
 
 

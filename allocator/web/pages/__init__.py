@@ -23,7 +23,15 @@ from fastapi.staticfiles import StaticFiles
 from allocator.service.runs import RunService
 from allocator.service.workspace import WorkspaceService, WorkspaceStore
 from allocator.web.pages import audit, board, fairness, home, plan, requests, runs, whatif
-from allocator.web.pages.kit import WEB, PageForbidden, SignInNeeded, render, to_sign_in
+from allocator.web.pages.curve import progress_curve
+from allocator.web.pages.kit import (
+    WEB,
+    PageForbidden,
+    SignInNeeded,
+    render,
+    templates,
+    to_sign_in,
+)
 
 
 def mount(app: FastAPI, store: WorkspaceStore) -> None:
@@ -31,6 +39,7 @@ def mount(app: FastAPI, store: WorkspaceStore) -> None:
     service: RunService = app.state.service
     app.state.workspace = WorkspaceService(store, service)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    templates.env.globals["progress_curve"] = progress_curve  # run_progress.html draws it.
     for module in (home, requests, plan, runs, board, fairness, whatif, audit):
         app.include_router(module.router)
     app.add_exception_handler(SignInNeeded, _sign_in)

@@ -28,11 +28,16 @@ def _inside(folder: Path | None) -> Iterator[None]:
         os.chdir(before)
 
 
-def invoke(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`allocator ARGS` in `cwd`, answered like `subprocess.run(..., capture_output=True)`."""
+def invoke(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`allocator ARGS` in `cwd` with `env` added to the environment, answered like
+    `subprocess.run(..., capture_output=True)`."""
     words = [str(arg) for arg in args]
     with _inside(cwd):
-        result = RUNNER.invoke(app, words, catch_exceptions=False, env={"COLUMNS": "200"})
+        result = RUNNER.invoke(
+            app, words, catch_exceptions=False, env={"COLUMNS": "200", **(env or {})}
+        )
     return subprocess.CompletedProcess(
         ["allocator", *words], result.exit_code, result.stdout, result.stderr
     )

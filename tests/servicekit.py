@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clikit import invoke
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -83,14 +84,9 @@ def free_port() -> int:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "allocator", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """`allocator ARGS` with `env` set, in this process (tests/clikit.py): a CLI test against a
+    server's database needs no interpreter of its own."""
+    return invoke(*args, cwd=ROOT, env=env)
 
 
 class Server:

@@ -10,6 +10,11 @@ Every figure is an integer: hours and points in hundredths, the policy's decimal
 fractions of the decimal they are written as. A reported figure must be a whole number of
 hundredths and equal the recomputed one; there is no tolerance.
 
+- Every result: the value unit, its source and the horizon start it records are the
+  portfolio's; each opportunity it lists as unstaffable cannot be staffed by construction (no
+  demands, or a required demand nobody is proficient enough, free enough or allowed to serve),
+  and every opportunity without demands or without a proficient engineer for a required demand
+  is listed. Older results that record none of these are not judged on them.
 - A result with a solution: every hard rule, every assignment's fields, the staffed list, each
   term, objective = sum of terms, the bound against the status (optimal: bound = objective;
   feasible: no bound, or bound >= objective), and the gap.
@@ -158,6 +163,7 @@ def check(portfolio: Portfolio, allocation: Allocation) -> CheckReport:
                     )
                 )
 
+    _check_recorded(portfolio, allocation, report)
     if not solved:
         _check_without_solution(portfolio, allocation, report)
         return report
@@ -377,6 +383,76 @@ def _check_figures(
                 "((bound - objective) / max(1, |bound|))",
             )
         )
+
+
+def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckReport) -> None:
+    """What a result records about its portfolio: the value unit and the calendar it counted
+    in, and the opportunities it lists as unstaffable."""
+    bad = report.violations.append
+    policy = portfolio.policy
+    recorded = (
+        ("value_unit", allocation.value_unit, policy.value_unit),
+        ("value_unit_source", allocation.value_unit_source, policy.value_unit_source),
+        ("horizon_start", allocation.horizon_start, portfolio.horizon_start),
+    )
+    for name, stated, truth in recorded:
+        if stated is not None and stated != truth:
+            bad(Violation("recorded", f"{name} is {stated!r}; the portfolio's is {truth!r}"))
+
+    opportunities = portfolio.opportunity_by_id()
+    free = free_by_week(portfolio)
+    listed = Counter(u.opportunity_id for u in allocation.unstaffable)
+    for u in allocation.unstaffable:
+        o = opportunities.get(u.opportunity_id)
+        if o is None:
+            bad(Violation("unstaffable", f"lists unknown opportunity {u.opportunity_id}"))
+            continue
+        why = _why_unstaffable(portfolio, u.opportunity_id, free)
+        if why is None:
+            bad(Violation("unstaffable", f"{u.opportunity_id} is listed but can be staffed"))
+        if u.external_id != o.external_id:
+            bad(
+                Violation(
+                    "unstaffable",
+                    f"{u.opportunity_id} is listed with CRM id {u.external_id!r}, "
+                    f"not {o.external_id!r}",
+                )
+            )
+        if not u.reason.strip():
+            bad(Violation("unstaffable", f"{u.opportunity_id} is listed without a reason"))
+    for opportunity_id, n in listed.items():
+        if n > 1:
+            bad(Violation("unstaffable", f"{opportunity_id} is listed {n} times"))
+    if "unstaffable" not in allocation.model_fields_set:
+        return  # A result from before the list existed.
+    for o in portfolio.opportunities:
+        why = _why_unstaffable(portfolio, o.id, free)
+        if why is not None and why.startswith("no ") and o.id not in listed:
+            bad(Violation("unstaffable", f"{o.id} cannot be staffed ({why}) but is not listed"))
+
+
+def _why_unstaffable(
+    portfolio: Portfolio, opportunity_id: str, free: dict[tuple[str, int], int]
+) -> str | None:
+    """Why no allocation can staff the opportunity, by construction; None when one might.
+    Reasons starting with `no ` are those a result must list."""
+    roles = [d for d in portfolio.demands if d.opportunity_id == opportunity_id]
+    if not roles:
+        return "no demands"
+    for d in roles:
+        if not d.required:
+            continue
+        able = [e for e in portfolio.engineers if proficient(level_in(e, d), d.min_proficiency)]
+        if not able:
+            return f"no engineer is proficient enough for {d.id}"
+        weeks = d.weeks(portfolio.horizon_weeks)
+        if not any(
+            all(centi_hours(d.hours) <= free[e.id, w] for w in weeks)
+            and not any(forbids_pair(f, e.id, d) for f in portfolio.forbids)
+            for e in able
+        ):
+            return f"every engineer proficient enough for {d.id} is busy or forbidden"
+    return None
 
 
 def _check_without_solution(

@@ -154,6 +154,24 @@ RESULT_CHECKS = (
         "An infeasible result names minimal conflict sets of existing pins, forbids and "
         "required demands, each infeasible on its own.",
     ),
+    Rule(
+        "unstaffable",
+        "Unstaffable misreported",
+        True,
+        "Each opportunity a result lists as unstaffable cannot be staffed by construction: it "
+        "has no demands, or a required demand no engineer is proficient enough for, free "
+        "enough for in every week, and allowed to serve; each is listed once, with its CRM id "
+        "and a reason. A result that has the list names every opportunity without demands or "
+        "with a required demand nobody is proficient enough for (an older result without the "
+        "list is not judged on it).",
+    ),
+    Rule(
+        "recorded",
+        "Recorded setting wrong",
+        True,
+        "The value unit and its source and the horizon start a result records are the "
+        "portfolio's (an older result that records none is not judged on them).",
+    ),
 )
 """What the checker judges beyond the rules: the result's own fields."""
 

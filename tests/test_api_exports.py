@@ -48,3 +48,20 @@ def test_a_run_records_its_value_unit_and_an_override_wins(api: Api) -> None:  #
     second = api.get(f"/v1/runs/{chosen['id']}/result").json()["allocation"]
     assert first["value_unit_source"] == "derived"
     assert (second["value_unit"], second["value_unit_source"]) == (7, "set")
+
+
+def test_the_export_says_why_a_staffable_opportunity_got_nobody(api: Api) -> None:  # noqa: F811
+    """The binding reason comes from the explanations layer, as over the command line."""
+    from test_export_reasons import BUSY, one_engineer_two_deals
+
+    document = one_engineer_two_deals().model_dump(mode="json")
+    run = api.post("/v1/runs", json={"portfolio": document, "time_limit": 1}).json()
+    api.solve_next()
+    table = api.get(f"/v1/runs/{run['id']}/export.csv")
+    assert table.status_code == 200, table.text
+    reasons = {r["opportunity_id"]: r["reason"] for r in csv.DictReader(io.StringIO(table.text))}
+    assert reasons["O2"] == BUSY and reasons["O1"] == ""
+    assert reasons["O3"].startswith("no engineer has zz at level 3")
+    book = api.get(f"/v1/runs/{run['id']}/export.xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content))["Unstaffed"]
+    assert {row[1]: row[5] for row in sheet.iter_rows(min_row=2, values_only=True)}["O2"] == BUSY

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from allocator.cli.errors import bad_input_exits
 from allocator.errors import InputIssue, InvalidInputError
+from allocator.explain.explanations import EXPORT_REASONS, export_reasons
 from allocator.io.exports import write_plan_csv, write_plan_xlsx
 from allocator.io.formats import load_allocation, load_portfolio
 from allocator.io.imports import import_into
@@ -117,6 +118,14 @@ def export(
     result: Annotated[Path, typer.Argument(help="A result JSON written by `allocator solve`.")],
     portfolio: Annotated[Path, typer.Option(help="The portfolio the result was made for.")],
     out: Annotated[Path, typer.Option(help="plan.xlsx (the workbook) or plan.csv.")],
+    reasons: Annotated[
+        bool,
+        typer.Option(
+            "--reasons/--no-reasons",
+            help="Say why each unstaffed opportunity got nobody (the binding reason of its "
+            f"roles, for the {EXPORT_REASONS} of highest expected value; no re-solve).",
+        ),
+    ] = True,
 ) -> None:
     """Write the plan for the people who act on it: a workbook (by engineer x ISO week, by
     opportunity, unstaffed with the reason, the objective terms) or a CSV keyed by CRM id."""
@@ -124,14 +133,13 @@ def export(
         loaded = load_portfolio(portfolio)
         allocation = load_allocation(result)
         suffix = out.suffix.lower()
-        if suffix == ".xlsx":
-            write_plan_xlsx(loaded, allocation, out)
-        elif suffix == ".csv":
-            write_plan_csv(loaded, allocation, out)
-        else:
+        if suffix not in (".xlsx", ".csv"):
             raise InvalidInputError(
                 [InputIssue("--out", "", "must end in .xlsx or .csv", str(out))]
             )
+        why = export_reasons(loaded, allocation) if reasons else None
+        write = write_plan_xlsx if suffix == ".xlsx" else write_plan_csv
+        write(loaded, allocation, out, why)
     console.print(f"Wrote {out}")
 
 

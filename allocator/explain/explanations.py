@@ -63,6 +63,11 @@ from allocator.solve.cpsat import describe_conflicts
 from allocator.solver import LNS_PAIRS, SolveOptions, solve, solve_compiled
 
 SHOWN_CANDIDATES = 5
+EXPORT_REASONS = 200
+"""Unstaffed opportunities an export explains in words, the highest expected value first."""
+EXPORT_CANDIDATES = 15_000
+"""Engineers an export weighs as candidates for those roles, at most (about 1.5 s at 1,000
+engineers x 5,000 opportunities)."""
 """Runners-up listed per role; the rest are counted by reason."""
 
 
@@ -560,6 +565,52 @@ def explain_opportunity(
             )
     explanation.summary = _opportunity_summary(run, opportunity, explanation)
     return explanation
+
+
+def unstaffed_in_words(
+    run: Run, most: int = EXPORT_REASONS, candidates: int = EXPORT_CANDIDATES
+) -> dict[str, str]:
+    """Opportunity id -> why it got nobody, in words, for exports: the binding reason of each
+    required role as `explain_opportunity` gives it without a price (no re-solve), for the
+    unstaffed opportunities of highest expected value, at most `most` of them and while the
+    engineers weighed as candidates stay within `candidates` (so that a large run's export
+    stays cheap). Left out: opportunities that cannot be staffed by construction (the result
+    lists them with their reason), those beyond the limits, and all of them when the run has
+    no allocation.
+
+    >>> # write_plan_xlsx(portfolio, allocation, path, reasons=unstaffed_in_words(run))
+    """
+    if not run.allocation.status.has_solution:
+        return {}
+    listed = {u.opportunity_id for u in run.allocation.unstaffable}
+    open_ones = [
+        o.id
+        for o in run.portfolio.opportunities
+        if o.id not in run.staffed and o.id not in listed and run.roles_of.get(o.id)
+    ]
+    open_ones.sort(key=lambda o: -run.value[o])
+    having: dict[str, int] = defaultdict(int)
+    for e in run.portfolio.engineers:
+        for skill in e.skills:
+            having[skill] += 1
+    reasons: dict[str, str] = {}
+    for o in open_ones[:most]:
+        candidates -= sum(having[d.skill] for d in run.roles_of[o])
+        if candidates < 0:
+            break
+        reasons[o] = "; ".join(explain_opportunity(run, o, with_price=False).reasons)
+    return reasons
+
+
+def export_reasons(portfolio: Portfolio, allocation: Allocation) -> dict[str, str]:
+    """`unstaffed_in_words` for a portfolio and its result (what the CLI, the API and the app
+    pass to `io.exports`); compiles nothing when every opportunity is staffed or listed."""
+    settled = set(allocation.staffed_opportunities) | {
+        u.opportunity_id for u in allocation.unstaffable
+    }
+    if not allocation.status.has_solution or all(o.id in settled for o in portfolio.opportunities):
+        return {}
+    return unstaffed_in_words(Run.of(portfolio, allocation))
 
 
 def _iso_span(horizon_start: str | None, first: int, last: int) -> str:

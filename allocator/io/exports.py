@@ -3,7 +3,9 @@
 An edge: turns a portfolio and its allocation into tables and writes them (openpyxl for the
 workbook; every text cell passes `formats.spreadsheet_safe`, so none starts a formula). The
 workbook's sheets: `By engineer` (hours per ISO week), `By opportunity` (team and value),
-`Unstaffed` (the reason in words) and `Objective` (the terms and the settings behind them).
+`Unstaffed` (the reason in words: the result's own for what cannot be staffed by construction,
+else the binding reason the caller passes in from the explanations, else a generic one) and
+`Objective` (the terms and the settings behind them).
 The CSV has one row per opportunity, keyed by `crm_id` (the opportunity's external_id, else its
 id), to load back into the CRM. Decides nothing; reads no solver.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,9 @@ NOT_CHOSEN = (
     "not chosen: the engineers who qualify were worth more on other opportunities or had no "
     "hours left (allocator explain RESULT --opportunity ID names who could have served it)"
 )
+Reasons = Mapping[str, str]
+"""Opportunity id -> why it got nobody, in words, from the layer that explains runs
+(`explain.explanations.unstaffed_in_words`); exports take them as given."""
 NO_RESULT = "the run has no allocation: {status}"
 CSV_COLUMNS = (
     "crm_id",
@@ -54,10 +60,14 @@ def plain_expected_value(opportunity: Opportunity) -> float:
     return opportunity.value * opportunity.win_probability
 
 
-def unstaffed_reasons(portfolio: Portfolio, allocation: Allocation) -> dict[str, str]:
-    """Opportunity id -> why it has nobody, in words, for every opportunity not staffed."""
+def unstaffed_reasons(
+    portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None
+) -> dict[str, str]:
+    """Opportunity id -> why it has nobody, in words, for every opportunity not staffed: the
+    result's own reason when it cannot be staffed by construction, else the reason given in
+    `reasons`, else a generic one."""
     staffed = set(allocation.staffed_opportunities)
-    listed = {u.opportunity_id: u.reason for u in allocation.unstaffable}
+    listed = {**(reasons or {}), **{u.opportunity_id: u.reason for u in allocation.unstaffable}}
     default = (
         NOT_CHOSEN
         if allocation.status.has_solution
@@ -80,10 +90,12 @@ def _teams(portfolio: Portfolio, allocation: Allocation) -> dict[str, list[Any]]
     return teams
 
 
-def plan_rows(portfolio: Portfolio, allocation: Allocation) -> list[dict[str, Any]]:
+def plan_rows(
+    portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None
+) -> list[dict[str, Any]]:
     """One row per opportunity, keyed by the CRM id: the CSV's rows."""
     teams = _teams(portfolio, allocation)
-    reasons = unstaffed_reasons(portfolio, allocation)
+    why = unstaffed_reasons(portfolio, allocation, reasons)
     rows = []
     for o in portfolio.opportunities:
         team = teams.get(o.id, [])
@@ -104,25 +116,27 @@ def plan_rows(portfolio: Portfolio, allocation: Allocation) -> list[dict[str, An
                 "last_week": _week_name(portfolio, max(weeks)) if weeks else "",
                 "expected_value": round(plain_expected_value(o), 2),
                 "tier_weighted_expected_value": round(expected_value(o, portfolio.policy), 2),
-                "reason": reasons.get(o.id, ""),
+                "reason": why.get(o.id, ""),
             }
         )
     return rows
 
 
-def plan_csv(portfolio: Portfolio, allocation: Allocation) -> str:
+def plan_csv(portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None) -> str:
     """The CSV keyed by the CRM id, as text."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in plan_rows(portfolio, allocation):
+    for row in plan_rows(portfolio, allocation, reasons):
         writer.writerow(
             {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}
         )
     return buffer.getvalue()
 
 
-def plan_workbook(portfolio: Portfolio, allocation: Allocation) -> Workbook:
+def plan_workbook(
+    portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None
+) -> Workbook:
     """The plan as a workbook with the four sheets."""
     book = Workbook()
     by_engineer = book.active
@@ -159,7 +173,7 @@ def plan_workbook(portfolio: Portfolio, allocation: Allocation) -> Workbook:
         "last week",
     ]
     _append(by_opportunity, head, True)
-    rows = {r["opportunity_id"]: r for r in plan_rows(portfolio, allocation)}
+    rows = {r["opportunity_id"]: r for r in plan_rows(portfolio, allocation, reasons)}
     for o in portfolio.opportunities:
         r = rows[o.id]
         _append(
@@ -237,24 +251,30 @@ def _append(sheet: Any, values: list[Any], header: bool = False) -> None:
             cell.font = Font(bold=True)
 
 
-def write_plan_xlsx(portfolio: Portfolio, allocation: Allocation, path: str | Path) -> Path:
+def write_plan_xlsx(
+    portfolio: Portfolio, allocation: Allocation, path: str | Path, reasons: Reasons | None = None
+) -> Path:
     """Write the plan workbook."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plan_workbook(portfolio, allocation).save(path)
+    plan_workbook(portfolio, allocation, reasons).save(path)
     return path
 
 
-def plan_xlsx_bytes(portfolio: Portfolio, allocation: Allocation) -> bytes:
+def plan_xlsx_bytes(
+    portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None
+) -> bytes:
     """The plan workbook as bytes (for the API)."""
     buffer = io.BytesIO()
-    plan_workbook(portfolio, allocation).save(buffer)
+    plan_workbook(portfolio, allocation, reasons).save(buffer)
     return buffer.getvalue()
 
 
-def write_plan_csv(portfolio: Portfolio, allocation: Allocation, path: str | Path) -> Path:
+def write_plan_csv(
+    portfolio: Portfolio, allocation: Allocation, path: str | Path, reasons: Reasons | None = None
+) -> Path:
     """Write the CSV keyed by the CRM id."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(plan_csv(portfolio, allocation), encoding="utf-8")
+    path.write_text(plan_csv(portfolio, allocation, reasons), encoding="utf-8")
     return path

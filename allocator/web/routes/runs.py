@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from allocator.explain.explanations import export_reasons
 from allocator.io.exports import plan_csv, plan_xlsx_bytes
 from allocator.service.runs import RunFilter, RunRequest, RunStatus
 from allocator.web.routes.deps import Planner, Reader, Scoped, ServiceDep
@@ -132,11 +133,13 @@ def _download(content: bytes | str, media_type: str, filename: str) -> Response:
 )
 def export_xlsx(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
     """The plan for the people who act on it: sheets `By engineer` (hours per ISO week),
-    `By opportunity` (team and value), `Unstaffed` (the reason in words) and `Objective`.
+    `By opportunity` (team and value), `Unstaffed` (the reason in words: the binding reason
+    of its roles for the unstaffed opportunities of highest value) and `Objective`.
     409 while the run has no result."""
     allocation = service.result(run_id)[1]
     portfolio = service.accepted(run_id).portfolio
-    return _download(plan_xlsx_bytes(portfolio, allocation), XLSX, f"run-{run_id}-plan.xlsx")
+    why = export_reasons(portfolio, allocation)
+    return _download(plan_xlsx_bytes(portfolio, allocation, why), XLSX, f"run-{run_id}-plan.xlsx")
 
 
 @router.get(
@@ -152,7 +155,8 @@ def export_csv(run_id: RunId, service: ServiceDep, _: Reader) -> Response:
     reason when unstaffed; to load back into the CRM. 409 while the run has no result."""
     allocation = service.result(run_id)[1]
     portfolio = service.accepted(run_id).portfolio
-    return _download(plan_csv(portfolio, allocation), CSV, f"run-{run_id}-plan.csv")
+    why = export_reasons(portfolio, allocation)
+    return _download(plan_csv(portfolio, allocation, why), CSV, f"run-{run_id}-plan.csv")
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""Pictures of the insight reports, as PNG bytes: the reliability plot and the investment plot.
+"""Pictures of the insight reports, as PNG bytes: the reliability plot, the investment plot and
+the contribution plot.
 
 Like `whatif/plots.py`: Matplotlib's object API on the Agg canvas (no pyplot, no global
 state), axes labelled with their units, every point's sample size written next to it, the
@@ -13,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from allocator.insight.calibration import CalibrationReport, CalibrationRow
+from allocator.insight.contribution import ContributionReport
 from allocator.insight.investment import InvestmentReport
 from allocator.whatif.plots import PALETTE, _png
 
@@ -121,3 +123,44 @@ def investment_figure(report: InvestmentReport, grouping: str = "stage") -> Figu
 
 def investment_png(report: InvestmentReport, grouping: str = "stage") -> bytes:
     return _png(investment_figure(report, grouping))
+
+
+def contribution_figure(report: ContributionReport, most: int = 25) -> Figure:
+    """Planned against actual hours over the weeks each engineer reported, for the `most`
+    engineers with the most actual hours; each bar names its weeks reported and missing (a
+    missing timesheet is not 0 h: it is left out of both bars)."""
+    shown = sorted(report.engineers, key=lambda c: (-c.actual_hours, c.engineer_id))[:most]
+    shown.reverse()  # The most hours on top.
+    figure = Figure(figsize=(10, 1.6 + 0.32 * max(1, len(shown))), layout="constrained")
+    axes = figure.subplots()
+    y = np.arange(len(shown))
+    axes.barh(
+        y + 0.2,
+        [c.planned_hours_reported_weeks for c in shown],
+        height=0.4,
+        color=PALETTE[3],
+        label="planned (weeks reported)",
+    )
+    axes.barh(
+        y - 0.2, [c.actual_hours for c in shown], height=0.4, color=PALETTE[0], label="actual"
+    )
+    for yi, c in zip(y, shown, strict=True):
+        tag = f"{c.weeks_reported} wk reported" + (
+            f", {len(c.missing_weeks)} missing" if c.missing_weeks else ""
+        )
+        top = max(c.actual_hours, c.planned_hours_reported_weeks)
+        axes.annotate(tag, (top, yi), textcoords="offset points", xytext=(4, -3), fontsize=7)
+    axes.set_yticks(y, [f"{c.name or c.engineer_id} ({c.engineer_id})" for c in shown], fontsize=8)
+    axes.set_xlabel("presales hours over the weeks reported (h)")
+    axes.set_ylabel("engineer")
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    figure.suptitle(
+        f"Planned against actual hours, the {len(shown)} engineers with the most actual hours "
+        f"of {len(report.engineers)}; {report.period}",
+        fontsize=10,
+    )
+    return figure
+
+
+def contribution_png(report: ContributionReport, most: int = 25) -> bytes:
+    return _png(contribution_figure(report, most))

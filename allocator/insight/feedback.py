@@ -129,10 +129,10 @@ def _previous(
     portfolio: Portfolio, runs: Sequence[PlannedRun], read: str, worked_on: set[tuple[str, str]]
 ) -> list[PreviousAssignment]:
     """The latest run's assignments (before the next run) with hours spent in the week read."""
-    started = [run for run in runs if run.week <= read]
+    started = [run for run in runs if run.start <= read]
     if not started:
         return []
-    latest = max(started, key=lambda run: run.week)
+    latest = max(started, key=lambda run: run.start)
     demands = portfolio.demand_by_id()
     engineers = portfolio.engineer_by_id()
     return [

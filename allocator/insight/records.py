@@ -6,7 +6,8 @@
   is *missing* (None), never 0.
 - `Outcome`: an opportunity's result (`won` with the value won, `lost`, `no_decision`, `open`)
   and the date it was decided (or last seen open).
-- `PlannedRun`: an accepted run's result and the ISO week its week 1 is; `planned_hours`
+- `PlannedRun`: an accepted run's result and the ISO week its week 1 is (the horizon start
+  the result recorded from its portfolio, else the week the run was filed under); `planned_hours`
   reads a history of runs as one plan: each ISO week is planned by the latest run that
   started on or before it and covers it.
 - `planned_vs_actual`: planned against actual per engineer, opportunity and week.
@@ -336,11 +337,17 @@ def check_references(
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """An accepted run: its result, and the ISO week its week 1 is."""
+    """An accepted run: its result, and the ISO week it was filed under (`week`)."""
 
     week: str
     allocation: Allocation
     horizon_weeks: int
+
+    @property
+    def start(self) -> str:
+        """The ISO week the run's week 1 is: the horizon start its result recorded (the
+        portfolio's calendar) when it has one, else the week it was filed under."""
+        return self.allocation.horizon_start or self.week
 
 
 Key = tuple[str, str, str]
@@ -349,13 +356,14 @@ Key = tuple[str, str, str]
 
 def plan_weeks(runs: Sequence[PlannedRun]) -> dict[str, tuple[PlannedRun, int]]:
     """ISO week -> (the run that plans it, that week's number in the run): the latest run that
-    started on or before the week and whose horizon covers it."""
-    ordered = sorted(runs, key=lambda run: week_monday(run.week))
+    started on or before the week and whose horizon covers it. A run starts in its `start`
+    week (its portfolio's horizon start, else the week it was filed under)."""
+    ordered = sorted(runs, key=lambda run: week_monday(run.start))
     weeks: dict[str, tuple[PlannedRun, int]] = {}
     for position, run in enumerate(ordered):
-        following = ordered[position + 1].week if position + 1 < len(ordered) else None
+        following = ordered[position + 1].start if position + 1 < len(ordered) else None
         for number in range(1, run.horizon_weeks + 1):
-            week = week_after(run.week, number - 1)
+            week = week_after(run.start, number - 1)
             if following is not None and weeks_between(following, week) >= 0:
                 break
             weeks[week] = (run, number)

@@ -25,7 +25,7 @@ from typing import Any
 
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.io.formats import Table, load_portfolio, read_workbook, write_portfolio_csv
-from allocator.io.mapping import Mapping, Template
+from allocator.io.mapping import OUTCOME_KINDS, Mapping, Template
 from allocator.model import (
     OpportunityType,
     Portfolio,
@@ -525,6 +525,107 @@ def _iso_week_cell(row: _Row, name: str) -> str | None:
         return None
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Actuals and outcomes: rows of the service's plain format (`insight.records`)
+
+
+@dataclass
+class RecordRows:
+    """A timesheet or outcomes export as rows of the plain format (`engineer_id,
+    opportunity_id, week, hours` or `opportunity_id, outcome, value, date`, text cells), with
+    the export's rows each came from, for messages."""
+
+    rows: list[dict[str, str]]
+    sources: list[list[int]]
+    report: ImportReport
+
+    def locate(self, index: int) -> str:
+        """Where plain row `index` came from: `timesheet.csv rows 2, 5`."""
+        lines = self.sources[index]
+        word = "row" if len(lines) == 1 else "rows"
+        return f"{self.report.source} {word} {', '.join(map(str, lines))}"
+
+
+def record_rows(source: Path, mapping: Mapping, *, skip_bad: bool = False) -> RecordRows:
+    """Read an `actuals` or `outcomes` export through its mapping. Timesheet rows by date are
+    summed per engineer, opportunity and ISO week; an outcome cell is mapped by `[outcomes]`;
+    a value is kept for won deals only (a CRM report gives lost deals their amount too). Every
+    bad row is reported with file, row, column and value (`InvalidInputError`) unless
+    `skip_bad`, which keeps the good rows and lists the bad ones in the report."""
+    if mapping.kind not in ("actuals", "outcomes"):
+        message = "must be actuals or outcomes for this import"
+        raise InvalidInputError([InputIssue("--mapping", "kind", message, mapping.kind)])
+    report = ImportReport(source=source.name)
+    table = read_export(source, mapping)
+    read = _actual_rows if mapping.kind == "actuals" else _outcome_rows
+    found = read(source, table, mapping, report)
+    if report.bad and not skip_bad:
+        raise InvalidInputError(report.bad)
+    return found
+
+
+def _actual_rows(path: Path, table: Table, mapping: Mapping, report: ImportReport) -> RecordRows:
+    hours: dict[tuple[str, str, str], float] = {}
+    sources: dict[tuple[str, str, str], list[int]] = {}
+    for number, row in _data_rows(path, table, mapping, report):
+        engineer, opportunity = row.required("engineer_id"), row.required("opportunity_id")
+        if not row.text("week"):
+            row.required("week")
+        week = _iso_week_cell(row, "week") if row.text("week") else None
+        spent = row.number("hours")
+        if spent is None and not row.text("hours"):
+            row.required("hours")
+        elif spent is not None and not 0 <= spent <= 168:
+            row.problem("hours", "must be a number of hours 0..168", row.text("hours"))
+        if row.issues or week is None or spent is None:
+            report.bad.extend(row.issues)
+            continue
+        key = (engineer, opportunity, week)
+        hours[key] = round(hours.get(key, 0.0) + spent, 2)
+        sources.setdefault(key, []).append(number)
+        report.imported += 1
+    rows = [
+        {"engineer_id": e, "opportunity_id": o, "week": w, "hours": str(h)}
+        for (e, o, w), h in hours.items()
+    ]
+    return RecordRows(rows, list(sources.values()), report)
+
+
+def _outcome_rows(path: Path, table: Table, mapping: Mapping, report: ImportReport) -> RecordRows:
+    named = {cell.strip().lower(): kind for cell, kind in mapping.outcomes.items()}
+    found = RecordRows([], [], report)
+    for number, row in _data_rows(path, table, mapping, report):
+        opportunity = row.required("opportunity_id")
+        cell = row.required("outcome")
+        kind = named.get(cell.strip().lower(), cell.strip().lower())
+        if cell and kind not in OUTCOME_KINDS:
+            row.problem(
+                "outcome",
+                f"is no outcome: map it under [outcomes] to one of {', '.join(OUTCOME_KINDS)}",
+                cell,
+            )
+        value = row.number("value") if kind == "won" else None
+        if kind == "won" and value is None and not row.text("value"):
+            row.problem("value", "a won deal needs the value won")
+        if not row.text("date"):
+            row.required("date")
+        decided = row.day("date") if row.text("date") else None
+        if row.issues or decided is None:
+            report.bad.extend(row.issues)
+            continue
+        found.rows.append(
+            {
+                "opportunity_id": opportunity,
+                "outcome": kind,
+                "value": "" if value is None else str(value),
+                "date": decided.isoformat(),
+            }
+        )
+        found.sources.append([number])
+        report.imported += 1
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ An edge: a mapping is TOML, read with the standard library's `tomllib` and valid
 models below, every problem named with its key (`salesforce.toml, field columns.value: ...`).
 Kinds: `crm` (opportunities and their roles, from an opportunity report), `team` (engineers,
 from a roster or a wide skills matrix), `time_off` (date ranges per engineer) and `commitments`
-(hours per week committed elsewhere, over a range of dates or ISO weeks, per engineer).
+(hours per week committed elsewhere, over a range of dates or ISO weeks, per engineer); and for
+the service's records (issue 15) `actuals` (a timesheet: hours per engineer, opportunity and
+date or ISO week) and `outcomes` (a CRM report of closed deals: won with the value, lost, ...).
 Decides nothing about allocation; `imports.py` applies a mapping to a file.
 """
 
@@ -123,24 +125,32 @@ TEAM_FIELDS = (
 )
 TIME_OFF_FIELDS = ("external_id", "start", "end", "hours_per_day")
 COMMITMENT_FIELDS = ("external_id", "start", "end", "hours")
+ACTUAL_FIELDS = ("engineer_id", "opportunity_id", "week", "hours")
+OUTCOME_FIELDS = ("opportunity_id", "outcome", "value", "date")
+OUTCOME_KINDS = ("won", "lost", "no_decision", "open")
+"""What an outcome cell may become (`insight.records.OutcomeKind`)."""
 FIELDS = {
     "crm": CRM_FIELDS,
     "team": TEAM_FIELDS,
     "time_off": TIME_OFF_FIELDS,
     "commitments": COMMITMENT_FIELDS,
+    "actuals": ACTUAL_FIELDS,
+    "outcomes": OUTCOME_FIELDS,
 }
 REQUIRED = {
     "crm": ("external_id", "stage", "value", "win_probability", "region"),
     "team": ("external_id", "region"),
     "time_off": ("external_id", "start", "end"),
     "commitments": ("external_id", "start", "hours"),
+    "actuals": ACTUAL_FIELDS,
+    "outcomes": ("opportunity_id", "outcome", "date"),
 }
 
 
 class Mapping(_Part):
     """A whole mapping file."""
 
-    kind: Literal["crm", "team", "time_off", "commitments"]
+    kind: Literal["crm", "team", "time_off", "commitments", "actuals", "outcomes"]
     file: FileOptions = Field(default_factory=FileOptions)
     columns: dict[str, str] = Field(description="Portfolio field -> column header.")
     win_probability_scale: float = Field(
@@ -165,6 +175,11 @@ class Mapping(_Part):
     )
     list_separator: str = Field(";", min_length=1, description="Between items of a list cell.")
     hours_per_day: Hours = Field(8.0, description="time_off: hours of one working day off.")
+    outcomes: dict[str, Literal["won", "lost", "no_decision", "open"]] = Field(
+        default_factory=dict,
+        description="outcomes: cell text (a CRM stage or status, compared without case) -> "
+        "won, lost, no_decision or open; cells already one of these need no entry.",
+    )
     calendar: Calendar = Field(default_factory=Calendar)
 
     @model_validator(mode="after")

@@ -6,9 +6,11 @@ protocol (implemented by `store.Store`), solving through the pure handler
 `allocator.solve.job.solve_job`. This module adds what is particular to runs:
 
 - `RunService.submit` validates a run's inputs into one portfolio snapshot (stored portfolio
-  or inline one, policy overrides, pins, forbids, the previous run's assignments), caps its
-  time limit and records it as `queued` with its `run_accepted` record (`RunAccepted`, typed);
-  a full queue raises `QueueFullError`.
+  or inline one, policy overrides, pins, forbids, the previous run's assignments, and when the
+  request carries a `feed` the recorded actuals taken in by `insight.feedback.feed_actuals`),
+  caps its time limit and records it as `queued` with its `run_accepted` record (`RunAccepted`,
+  typed; what the actuals changed is under its overrides' `apply_actuals`); a full queue
+  raises `QueueFullError`.
 - `RunState`, the routers' view of a run job; `RunAccepted` and `RunFinished`, the typed
   ledger records, read typed everywhere.
 - `SPEC`: how a worker loads a run's inputs, reports its progress and records its end.
@@ -27,17 +29,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from pydantic import BaseModel
 
 from allocator import __version__
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
+from allocator.insight.feedback import FedPortfolio
 from allocator.io.comparison import Comparison
 from allocator.model import (
     Allocation,
@@ -199,6 +202,10 @@ class RunFilter:
     """Only this team's runs; None: every team's (auditors)."""
 
 
+Feeder: TypeAlias = Callable[[Portfolio, str], FedPortfolio]
+"""(snapshot, ISO week the run starts) -> the snapshot with the recorded actuals taken in."""
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """A run as submitted. `portfolio` and the overrides are raw data: they are validated
@@ -217,6 +224,10 @@ class RunRequest:
     """The stored portfolio `portfolio_id`, already validated and within the size limits by
     the caller that just stored it (`add_portfolio`): solved as is, not read and validated
     again. Only without overrides."""
+    feed: Feeder | None = None
+    """Apply the recorded actuals (`apply_actuals`): the caller that knows where they are
+    stored gives the feeder; the run starts in the portfolio's horizon start, else its week.
+    Needs a stored portfolio (its earlier runs are the plan the actuals are read against)."""
 
 
 class RunStore(JobStore, Protocol):
@@ -399,6 +410,14 @@ class RunService:
         time_limit = min(requested, self.settings.max_time_limit)
         submitted_at = _now()
         week = request.week or iso_week(submitted_at)
+        applied: dict[str, Any] = {}
+        if request.feed is not None:
+            if portfolio_id is None:
+                message = "needs portfolio_id: actuals are read against its earlier runs' plans"
+                raise InvalidInputError([InputIssue("$", "apply_actuals", message, True)])
+            fed = request.feed(portfolio, portfolio.horizon_start or week)
+            portfolio = fed.portfolio
+            applied = {"apply_actuals": fed.model_dump(mode="json", exclude={"portfolio"})}
         parameters = RunParameters(
             time_limit=time_limit,
             requested_time_limit=requested,
@@ -419,6 +438,7 @@ class RunService:
                     "policy": dict(request.policy),
                     "pins": list(request.pins),
                     "forbids": list(request.forbids),
+                    **applied,
                 },
                 previous_run_id=request.previous_run_id,
                 parameters=parameters,

@@ -80,6 +80,14 @@ class RunIn(_In):
         pattern=WEEK_PATTERN,
         description="ISO week the run plans, like 2026-W49; default the week of submission.",
     )
+    apply_actuals: bool = Field(
+        False,
+        description="Take the recorded actuals in before solving (needs portfolio_id): for the "
+        "week before the run starts (the portfolio's horizon_start, else `week`), hours spent "
+        "beyond the plan of the portfolio's earlier runs count as committed, and assignments "
+        "with hours spent become the previous assignments; what changed is recorded with the "
+        "run's inputs (`overrides.apply_actuals`).",
+    )
 
 
 class Problem(BaseModel):

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Query, Response
 
 from allocator.explain.explanations import export_reasons
 from allocator.io.exports import plan_csv, plan_xlsx_bytes
-from allocator.service.runs import RunFilter, RunRequest, RunStatus
+from allocator.service.runs import Feeder, RunFilter, RunRequest, RunService, RunStatus
 from allocator.web.routes.deps import Planner, Reader, Scoped, ServiceDep
+from allocator.web.routes.insightdeps import get_insight, recorded_actuals
 from allocator.web.routes.models import (
     MAX_ID,
     WEEK_PATTERN,
@@ -44,10 +45,19 @@ def submit_run(body: RunIn, response: Response, service: ServiceDep, principal: 
         time_limit=body.time_limit,
         seed=body.seed,
         week=body.week,
+        feed=_feeder(body, service),
     )
     run = service.submit(request, principal)
     response.headers["Location"] = f"/v1/runs/{run.id}"
     return RunOut.of(run, _now())
+
+
+def _feeder(body: RunIn, service: RunService) -> Feeder | None:
+    """With `apply_actuals`, the recorded actuals of the stored portfolio (an inline one has
+    no earlier runs: the service refuses it, naming the field)."""
+    if not body.apply_actuals:
+        return None
+    return recorded_actuals(get_insight(service), body.portfolio_id)
 
 
 @router.get("", summary="List runs", responses=errors())

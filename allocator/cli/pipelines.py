@@ -1,6 +1,10 @@
 """`allocator import crm|team|time-off|commitments`, `allocator export` and `allocator
 validate`: real pipelines in and out (docs/imports.md).
 
+Also what `allocator import actuals|outcomes --mapping` and `allocator solve --apply-actuals`
+share with them: an export read through its mapping (`mapped_records`), and a history
+folder's actuals taken into a portfolio (`applied_actuals`, `print_flags`).
+
 An edge: reads the files, calls `io.imports`, `io.exports` and the domain's checks, prints.
 Bad input exits 2 with one line per problem (file, row, column, value); `import` writes
 nothing then, unless `--skip-bad` is given.
@@ -18,9 +22,12 @@ from rich.console import Console
 from allocator.cli.errors import bad_input_exits
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.explain.explanations import EXPORT_REASONS, export_reasons
+from allocator.insight.feedback import FedPortfolio, feed_actuals
+from allocator.insight.history import load_history
+from allocator.insight.records import week_monday
 from allocator.io.exports import write_plan_csv, write_plan_xlsx
 from allocator.io.formats import load_allocation, load_portfolio
-from allocator.io.imports import import_into
+from allocator.io.imports import import_into, record_rows
 from allocator.io.mapping import load_mapping
 from allocator.model import Portfolio, expected_value, unstaffable_opportunities
 
@@ -104,6 +111,51 @@ def import_commitments(
     """Hours per week committed elsewhere over a range of dates or ISO weeks, added to the
     engineers of the folder."""
     _run_import("commitments", source, mapping, out, skip_bad)
+
+
+def mapped_records(kind: str, source: Path, mapping: Path, skip_bad: bool) -> list[dict[str, str]]:
+    """An actuals or outcomes export read through its mapping (`io.imports.record_rows`) as
+    the plain rows the service stores; the import's report printed. Raises InvalidInputError
+    naming every bad row unless `skip_bad`."""
+    read = load_mapping(mapping)
+    if read.kind != kind:
+        raise InvalidInputError([InputIssue("--mapping", "kind", f"is not {kind!r}", read.kind)])
+    found = record_rows(source, read, skip_bad=skip_bad)
+    for line in found.report.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return found.rows
+
+
+def applied_actuals(portfolio: Portfolio, history: Path, week: str | None) -> FedPortfolio:
+    """`portfolio` with the actuals of a history folder taken in (`feed_actuals` against its
+    runs' plans) for a run starting in `week`, else in the portfolio's horizon start."""
+    start = week or portfolio.horizon_start
+    if start is None:
+        message = "needs --week (the ISO week the run starts): the portfolio has no horizon_start"
+        raise InvalidInputError([InputIssue("--apply-actuals", "", message, str(history))])
+    try:
+        week_monday(start)
+    except ValueError as error:
+        raise InvalidInputError([InputIssue("--week", "", str(error), start)]) from None
+    found = load_history(history)
+    return feed_actuals(portfolio, found.runs, found.actuals, start)
+
+
+def print_flags(fed: FedPortfolio) -> None:
+    """One line per engineer flagged by the actuals taken in."""
+    for flag in fed.flags:
+        actual = "no timesheet" if flag.actual is None else f"{flag.actual:g} h"
+        change = (
+            f"; committed {flag.committed_before:g} -> {flag.committed_after:g} h/week"
+            if flag.committed_after != flag.committed_before
+            else ""
+        )
+        console.print(
+            f"{flag.engineer_id}: {flag.kind} in {flag.week} "
+            f"(planned {flag.planned:g} h, {actual}){change}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def add_import_commands(group: typer.Typer) -> None:

@@ -200,7 +200,7 @@ def test_fairness_stands_next_to_the_status_quo(web: Web) -> None:
         assert f"<h2>{title}</h2>" in text
     assert "Status quo (seniority_first)" in text
     missing = web.client("viewer").get("/app/fairness?run=999")
-    assert missing.status_code == 409 and "999" in missing.text
+    assert missing.status_code == 404 and "999" in missing.text
 
 
 def test_the_summary_and_fairness_pages_solve_nothing_in_the_server(
@@ -258,14 +258,13 @@ def test_the_plan_kept_after_a_change_is_the_one_stored(web: Web) -> None:
     from allocator.service.keys import Principal
 
     workspace = web.app.state.workspace
-    plan, row = workspace.current()
+    planner = Principal("planner", Role.PLANNER)
+    plan, row = workspace.current(planner)
     engineer = plan.engineers[0]
     fields = {"committed_hours": engineer.committed_hours}  # The same value: a new version.
-    version = workspace.set_fields(
-        "engineers", engineer.id, fields, Principal("planner", Role.PLANNER), row.version
-    )
-    kept, kept_row = workspace.current()  # Not read again: kept by the change.
-    stored = workspace.store.get_workspace()
+    version = workspace.set_fields("engineers", engineer.id, fields, planner, row.version)
+    kept, kept_row = workspace.current(planner)  # Not read again: kept by the change.
+    stored = workspace.store.get_workspace("default")
     assert kept_row.version == version == stored.version
     assert kept_row.run_ids == stored.run_ids
     assert kept == build_portfolio(stored.content)

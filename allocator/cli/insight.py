@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from allocator.cli.errors import bad_input_exits
+from allocator.cli.pipelines import mapped_records, print_flags
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.insight.calibration import DIMENSIONS, calibrated_whatif, calibration_report
 from allocator.insight.contribution import contribution_report
@@ -416,19 +417,7 @@ def feed(
         h = load_history(history)
         fed = feed_actuals(h.portfolio, h.runs, h.actuals, week)
         write_portfolio_csv(fed.portfolio, out)
-    for flag in fed.flags:
-        actual = "no timesheet" if flag.actual is None else f"{flag.actual:g} h"
-        change = (
-            f"; committed {flag.committed_before:g} -> {flag.committed_after:g} h/week"
-            if flag.committed_after != flag.committed_before
-            else ""
-        )
-        console.print(
-            f"{flag.engineer_id}: {flag.kind} in {flag.week} "
-            f"(planned {flag.planned:g} h, {actual}){change}",
-            markup=False,
-            highlight=False,
-        )
+    print_flags(fed)
     console.print(
         f"Wrote {out}: {len(fed.flags)} engineers flagged, {fed.previous_kept} assignments "
         f"with hours spent kept as previous"
@@ -448,13 +437,35 @@ PortfolioIdOption = Annotated[
     int | None, typer.Option(min=1, help="Check every engineer and opportunity against it.")
 ]
 ActorOption = Annotated[str, typer.Option(help="Who imports; recorded in the ledger.")]
+TeamOption = Annotated[
+    str, typer.Option(help="The team (business unit) whose actuals or outcomes these are.")
+]
+MappingFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="Read the export through this mapping (.toml, kind actuals or outcomes; "
+        "docs/imports.md) instead of the plain columns.",
+    ),
+]
+SkipBadOption = Annotated[
+    bool, typer.Option("--skip-bad", help="With --mapping: import the good rows, list the bad.")
+]
 
 
-def _import(kind: str, file: Path, portfolio_id: int | None, actor: str) -> None:
+def _import(
+    kind: str,
+    file: Path,
+    portfolio_id: int | None,
+    actor: str,
+    team: str,
+    mapping: Path | None = None,
+    skip_bad: bool = False,
+) -> None:
     # The store and the service only when called (the CLI starts without them).
     from allocator.cli.main import _open_store, _settings
     from allocator.service.insight import InsightService, rows_from_file
-    from allocator.service.keys import Principal, Role
+    from allocator.service.keys import Principal, Role, checked_name
     from allocator.service.runs import RunService
     from allocator.store.insight import InsightRepository
 
@@ -465,12 +476,15 @@ def _import(kind: str, file: Path, portfolio_id: int | None, actor: str) -> None
             raise InvalidInputError(
                 [InputIssue(str(file), "", f"cannot be read: {error.strerror}")]
             ) from None
-        rows = rows_from_file(file.name, data)
+        if mapping is None:
+            rows = rows_from_file(file.name, data)
+        else:
+            rows = mapped_records(kind, file, mapping, skip_bad)
         settings = _settings()
         store = _open_store(settings)
         try:
             service = InsightService(RunService(store, settings), InsightRepository(store))
-            principal = Principal(actor, Role.PLANNER)
+            principal = Principal(actor, Role.PLANNER, checked_name(team, "--team"))
             add = service.import_actuals if kind == "actuals" else service.import_outcomes
             entry = add(file.name, rows, principal, portfolio_id)
         finally:
@@ -483,16 +497,27 @@ def _import(kind: str, file: Path, portfolio_id: int | None, actor: str) -> None
 
 @import_app.command("actuals")
 def import_actuals(
-    file: FileArg, portfolio_id: PortfolioIdOption = None, actor: ActorOption = "cli"
+    file: FileArg,
+    portfolio_id: PortfolioIdOption = None,
+    actor: ActorOption = "cli",
+    team: TeamOption = "default",
+    mapping: MappingFileOption = None,
+    skip_bad: SkipBadOption = False,
 ) -> None:
-    """Hours spent: engineer_id, opportunity_id, week (ISO week like 2026-W45), hours."""
-    _import("actuals", file, portfolio_id, actor)
+    """Hours spent: engineer_id, opportunity_id, week (ISO week like 2026-W45), hours; or a
+    timesheet export through --mapping (hours by day summed per ISO week)."""
+    _import("actuals", file, portfolio_id, actor, team, mapping, skip_bad)
 
 
 @import_app.command("outcomes")
 def import_outcomes(
-    file: FileArg, portfolio_id: PortfolioIdOption = None, actor: ActorOption = "cli"
+    file: FileArg,
+    portfolio_id: PortfolioIdOption = None,
+    actor: ActorOption = "cli",
+    team: TeamOption = "default",
+    mapping: MappingFileOption = None,
+    skip_bad: SkipBadOption = False,
 ) -> None:
     """Deal outcomes: opportunity_id, outcome (won|lost|no_decision|open), value (won only),
-    date (YYYY-MM-DD)."""
-    _import("outcomes", file, portfolio_id, actor)
+    date (YYYY-MM-DD); or a CRM report through --mapping (stages mapped to outcomes)."""
+    _import("outcomes", file, portfolio_id, actor, team, mapping, skip_bad)

@@ -22,7 +22,13 @@ from allocator.cli.errors import EXIT_CHECK_FAILED, bad_input_exits
 from allocator.cli.explain import explain
 from allocator.cli.insight import app as report_app
 from allocator.cli.insight import generate_history_command, import_app
-from allocator.cli.pipelines import add_import_commands, export, validate
+from allocator.cli.pipelines import (
+    add_import_commands,
+    applied_actuals,
+    export,
+    print_flags,
+    validate,
+)
 from allocator.cli.whatif import app as whatif_app
 from allocator.cli.worker import worker
 from allocator.core.check import check as check_allocation
@@ -38,7 +44,7 @@ from allocator.io.formats import (
 )
 from allocator.io.report import Summary, summarize
 from allocator.model import Allocation, Portfolio, SolveStatus
-from allocator.service.keys import Role
+from allocator.service.keys import Role, checked_name
 from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solver import SolveOptions
 from allocator.solver import solve as solve_portfolio
@@ -73,10 +79,30 @@ def solve(
         bool,
         typer.Option(help="Use every worker freely; faster, but not reproducible run to run."),
     ] = False,
+    apply_actuals: Annotated[
+        Path | None,
+        typer.Option(
+            "--apply-actuals",
+            help="A history folder (runs/<ISO week>.json plans, actuals.csv; as `report feed` "
+            "reads): take its actuals of the week before the run starts in first (overruns "
+            "count as committed, work with hours spent stays as previous).",
+        ),
+    ] = None,
+    week: Annotated[
+        str | None,
+        typer.Option(
+            help="With --apply-actuals: ISO week the run starts (default: the "
+            "portfolio's horizon_start)."
+        ),
+    ] = None,
 ) -> None:
     """Allocate engineers to opportunities, print a summary, write the result as JSON."""
     with bad_input_exits():
         loaded = load_portfolio(portfolio)
+        if apply_actuals is not None:
+            fed = applied_actuals(loaded, apply_actuals, week)
+            loaded = fed.portfolio
+            print_flags(fed)
         if baseline is not None:
             if baseline not in BASELINES:
                 choices = ", ".join(BASELINES)
@@ -268,8 +294,8 @@ def keys_create(
     from allocator.service.keys import hash_key, new_key
 
     with bad_input_exits():
-        name = _checked_name(name, "--name")
-        team = _checked_name(team, "--team")
+        name = checked_name(name, "--name")
+        team = checked_name(team, "--team")
         store = _open_store(_settings())
         try:
             key = new_key()
@@ -282,13 +308,6 @@ def keys_create(
     print(key)
 
 
-def _checked_name(value: str, option: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 100:
-        raise InvalidInputError([InputIssue(option, "", "must be 1 to 100 characters", value)])
-    return value
-
-
 @keys_app.command("change")
 def keys_change(
     name: Annotated[str, typer.Argument(help="Name of the key to change.")],
@@ -299,7 +318,7 @@ def keys_change(
     with bad_input_exits():
         if role is None and team is None:
             raise InvalidInputError([InputIssue("--role/--team", "", "give one or both")])
-        team = None if team is None else _checked_name(team, "--team")
+        team = None if team is None else checked_name(team, "--team")
         store = _open_store(_settings())
         try:
             entry = store.change_key(name, role, team)
@@ -436,10 +455,10 @@ def _prepare_demo(
             key_file.write_text(key + "\n")
         planner = Principal("demo", Role.PLANNER)
         workspace = WorkspaceService(store, RunService(store, settings))
-        if not workspace.exists():
+        if not workspace.exists(planner):
             workspace.replace(load_portfolio(portfolio), planner)
         run_id = None
-        if not workspace.run_ids():
+        if not workspace.run_ids(planner):
             run_id = workspace.run_week(planner, time_limit).id
     finally:
         store.close()

@@ -77,9 +77,15 @@ WHEN_GIVEN_COLUMNS = (*TRACE_COLUMNS, "commitments")
 """Columns written only when some record has them, so that older files stay as they were."""
 
 
-def load_portfolio(path: str | Path, excel_limits: ExcelLimits | None = None) -> Portfolio:
+def load_portfolio(
+    path: str | Path,
+    excel_limits: ExcelLimits | None = None,
+    before_build: Callable[[Mapping[str, Any]], None] | None = None,
+) -> Portfolio:
     """Read a portfolio from a JSON file, a CSV folder or an .xlsx workbook (read within
-    `excel_limits`, by default `ExcelLimits()`).
+    `excel_limits`, by default `ExcelLimits()`). `before_build` sees the raw document before
+    it is validated and its stage templates derive demands (the service counts them there,
+    and raises to refuse it).
 
     >>> load_portfolio("data/sample").name  # doctest: +SKIP
     'sample'
@@ -87,15 +93,18 @@ def load_portfolio(path: str | Path, excel_limits: ExcelLimits | None = None) ->
     path = Path(path)
     excel_limits = excel_limits or ExcelLimits()
     if path.is_dir():
-        return _load_tables(_csv_tables(path), lambda table: f"{table}.csv")
+        return _load_tables(_csv_tables(path), lambda table: f"{table}.csv", before_build)
     if not path.exists():
         raise InvalidInputError([InputIssue(str(path), "", "no such file or folder")])
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return build_portfolio(_read_json(path), json_location)
+        document = _read_json(path)
+        if before_build is not None and isinstance(document, Mapping):
+            before_build(document)
+        return build_portfolio(document, json_location)
     if suffix in (".xlsx", ".xlsm"):
         tables = _excel_tables(path, excel_limits)
-        return _load_tables(tables, lambda table: f"{path.name} sheet {table}")
+        return _load_tables(tables, lambda table: f"{path.name} sheet {table}", before_build)
     raise InvalidInputError(
         [InputIssue(str(path), "", "expected a folder of CSV files, a .json or an .xlsx file")]
     )
@@ -295,7 +304,9 @@ def _json_scalar(text: str) -> Any:
 
 
 def _load_tables(
-    tables: Mapping[str, Table | dict[str, Any]], source: Callable[[str], str]
+    tables: Mapping[str, Table | dict[str, Any]],
+    source: Callable[[str], str],
+    before_build: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Portfolio:
     issues: list[InputIssue] = []
     data: dict[str, Any] = {}
@@ -363,6 +374,8 @@ def _load_tables(
         )
     if issues:
         raise InvalidInputError(issues)
+    if before_build is not None:
+        before_build(data)
 
     def locate(loc: tuple[str | int, ...]) -> str:
         table = str(loc[0]) if loc else "portfolio"

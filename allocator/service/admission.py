@@ -10,14 +10,13 @@ Imports the domain, `core.limits`, `jobs` (the queue's records and errors) and `
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from allocator.core.limits import Limits, Size, check_size, raw_demands, size_issues
 from allocator.errors import AllocatorError, InvalidInputError
 from allocator.model import Portfolio
-from allocator.service.jobs import JobFilter, JobKind, JobStatus, JobStore, QueueFullError
+from allocator.service.jobs import JobFilter, JobKind, JobStatus, JobStore, key_busy
 from allocator.service.settings import Settings
 
 
@@ -58,20 +57,17 @@ def check_raw_portfolio(data: Mapping[str, Any], settings: Settings, where: str)
 
 def check_active_jobs(store: JobStore, submitted_by: str, settings: Settings) -> None:
     """QueueFullError (429) when the key already has `max_jobs_per_key` jobs of any kind
-    queued or running."""
-    active = 0
+    queued or running: an early answer before a submission's work. The binding check is
+    `JobService.submit`'s, in the transaction that inserts the job."""
     limits: list[float] = []
     for kind in JobKind:
         for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            jobs, total = store.list_jobs(JobFilter(kind, status, submitted_by=submitted_by), 1, 0)
-            active += total
-            limits += [job.time_limit for job in jobs]
-    if active >= settings.max_jobs_per_key:
-        raise QueueFullError(
-            f"key {submitted_by!r} has {active} jobs queued or running, the most one key may "
-            f"have (ALLOCATOR_MAX_JOBS_PER_KEY = {settings.max_jobs_per_key})",
-            retry_after=max(1, math.ceil(min(limits, default=10.0))),
-        )
+            where = JobFilter(kind, status, submitted_by=submitted_by)
+            jobs, total = store.list_jobs(where, settings.max_jobs_per_key, 0)
+            limits += [job.time_limit for job in jobs] + [10.0] * (total - len(jobs))
+    refused = key_busy(submitted_by, limits, settings.max_jobs_per_key)
+    if refused is not None:
+        raise refused
 
 
 def check_upload_quota(store: UploadStore, actor: str, size: int, settings: Settings) -> None:

@@ -76,6 +76,8 @@ class ExplanationService:
         self.jobs = JobService(store, settings)
 
     def submit(self, asked: ExplanationAsked, principal: Principal) -> JobState:
+        """Queue the question; another team's run is NotFoundError (not told to exist)."""
+        self.jobs.scoped(JobKind.RUN, asked.run_id, principal)
         job = NewJob(
             kind=JobKind.EXPLANATION,
             submitted_by=principal.name,

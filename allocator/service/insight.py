@@ -12,6 +12,11 @@ ledger.
 A report reads a stored portfolio, its finished runs (the result of the latest run filed
 under each ISO week is that week's plan) and every stored actual and outcome (those naming
 engineers or opportunities the portfolio does not know are left out).
+
+Teams: an import belongs to the team of the key that made it; a planner or viewer reads
+their team's actuals and outcomes, and the reports of their team's portfolios (another
+team's portfolio is not found), counting only that team's runs, actuals and outcomes;
+auditors read every team's (a report counts the portfolio's team's data).
 """
 
 from __future__ import annotations
@@ -63,10 +68,15 @@ class ImportEntry:
 class InsightStore(Protocol):
     """What the imports need from storage; `store.insight.InsightRepository` implements it."""
 
-    def add_actuals(self, source: str, actor: str, rows: Sequence[Actual]) -> ImportEntry: ...
-    def add_outcomes(self, source: str, actor: str, rows: Sequence[Outcome]) -> ImportEntry: ...
-    def actuals(self) -> list[Actual]: ...
-    def outcomes(self) -> list[Outcome]: ...
+    def add_actuals(
+        self, source: str, actor: str, rows: Sequence[Actual], team: str = ...
+    ) -> ImportEntry: ...
+    def add_outcomes(
+        self, source: str, actor: str, rows: Sequence[Outcome], team: str = ...
+    ) -> ImportEntry: ...
+    def actuals(self, team: str | None = None) -> list[Actual]: ...
+    def outcomes(self, team: str | None = None) -> list[Outcome]: ...
+    def version(self) -> tuple[int, int]: ...
 
 
 MAX_ROWS = 100_000
@@ -101,38 +111,44 @@ class InsightService:
         source: str,
         rows: list[dict[str, str]],
         principal: Principal,
-        portfolio_id: int | None = None,
+        portfolio_id: int | Portfolio | None = None,
         json_rows: bool = False,
     ) -> ImportEntry:
-        """Store actuals (rows of text cells); `portfolio_id` checks their references."""
+        """Store actuals (rows of text cells); `portfolio_id` (or a portfolio) checks their
+        references."""
         actuals = parse_actuals(source, self._bounded(source, rows), _locate(json_rows))
-        self._check(source, portfolio_id, actuals, [])
-        return self.store.add_actuals(source, principal.name, actuals)
+        self._check(source, portfolio_id, actuals, [], principal)
+        return self.store.add_actuals(source, principal.name, actuals, principal.team)
 
     def import_outcomes(
         self,
         source: str,
         rows: list[dict[str, str]],
         principal: Principal,
-        portfolio_id: int | None = None,
+        portfolio_id: int | Portfolio | None = None,
         json_rows: bool = False,
     ) -> ImportEntry:
         """Store outcomes (rows of text cells); `portfolio_id` checks their references."""
         outcomes = parse_outcomes(source, self._bounded(source, rows), _locate(json_rows))
-        self._check(source, portfolio_id, [], outcomes)
-        return self.store.add_outcomes(source, principal.name, outcomes)
+        self._check(source, portfolio_id, [], outcomes, principal)
+        return self.store.add_outcomes(source, principal.name, outcomes, principal.team)
 
     def _check(
         self,
         source: str,
-        portfolio_id: int | None,
+        portfolio_id: int | Portfolio | None,
         actuals: list[Actual],
         outcomes: list[Outcome],
+        principal: Principal,
     ) -> None:
-        """Something to store (blank rows are skipped), and references the portfolio knows."""
+        """Something to store (blank rows are skipped), and references the portfolio knows
+        (a stored one of the principal's team: another team's is not found)."""
         if not actuals and not outcomes:
             raise InvalidInputError([InputIssue(source, "", "holds no rows but blank ones")])
-        if portfolio_id is not None:
+        if isinstance(portfolio_id, Portfolio):
+            check_references(portfolio_id, actuals, outcomes)
+        elif portfolio_id is not None:
+            self.runs.portfolio_scoped(portfolio_id, principal)
             check_references(self.runs.get_portfolio(portfolio_id)[1], actuals, outcomes)
 
     @staticmethod
@@ -143,29 +159,35 @@ class InsightService:
             raise InvalidInputError([InputIssue(source, "", f"holds more than {MAX_ROWS} rows")])
         return rows
 
-    def actuals(self, week: str | None = None, engineer_id: str | None = None) -> list[Actual]:
+    def actuals(
+        self, principal: Principal, week: str | None = None, engineer_id: str | None = None
+    ) -> list[Actual]:
+        """The actuals `principal` may read: their team's (an auditor's: every team's)."""
         return [
             a
-            for a in self.store.actuals()
+            for a in self.store.actuals(_team_read(principal))
             if (week is None or a.week == week)
             and (engineer_id is None or a.engineer_id == engineer_id)
         ]
 
-    def outcomes(self) -> list[Outcome]:
-        return self.store.outcomes()
+    def outcomes(self, principal: Principal) -> list[Outcome]:
+        """The outcomes `principal` may read: their team's (an auditor's: every team's)."""
+        return self.store.outcomes(_team_read(principal))
 
     # -----------------------------------------------------------------------------------------
     # Reports
 
-    def history(self, portfolio_id: int) -> StoredHistory:
-        """The stored portfolio, the plans of its finished runs, and what is known of it."""
-        _, portfolio = self.runs.get_portfolio(portfolio_id)
+    def history(self, portfolio_id: int, principal: Principal | None = None) -> StoredHistory:
+        """The stored portfolio, the plans of its finished runs, and what its team knows of
+        it. With `principal`, another team's portfolio is NotFoundError."""
+        if principal is not None:
+            self.runs.portfolio_scoped(portfolio_id, principal)
+        entry, portfolio = self.runs.get_portfolio(portfolio_id)
         latest: dict[str, int] = {}
         offset = 0
         while True:
-            page, total = self.runs.list_runs(
-                RunFilter(status=RunStatus.DONE, portfolio_id=portfolio_id), 200, offset
-            )
+            where = RunFilter(status=RunStatus.DONE, portfolio_id=portfolio_id, team=entry.team)
+            page, total = self.runs.list_runs(where, 200, offset)
             for state in page:
                 latest[state.week] = max(latest.get(state.week, 0), state.id)
             offset += len(page)
@@ -178,19 +200,55 @@ class InsightService:
             except ConflictError:  # A done run always has a result; kept safe.
                 continue
             runs.append(PlannedRun(week, allocation, portfolio.horizon_weeks))
+        return self.history_of(portfolio, runs, entry.team)
+
+    def weekly_history(
+        self, run_ids: Sequence[int], team: str | None = None
+    ) -> StoredHistory | None:
+        """The history of a sequence of runs on changing snapshots (the web app's weekly
+        runs): the portfolio of the latest finished one, and as each ISO week's plan the
+        latest finished run filed under it, with `team`'s actuals and outcomes (None: every
+        team's); None when none has finished."""
+        done = [s for s in (self.runs.get_run(i) for i in run_ids) if s.status is RunStatus.DONE]
+        if not done:
+            return None
+        portfolio = self.runs.accepted(max(s.id for s in done)).portfolio
+        latest: dict[str, int] = {}
+        for state in done:
+            latest[state.week] = max(latest.get(state.week, 0), state.id)
+        runs = [
+            PlannedRun(week, self.runs.result(run_id)[1], portfolio.horizon_weeks)
+            for week, run_id in sorted(latest.items())
+        ]
+        return self.history_of(portfolio, runs, team)
+
+    def history_of(
+        self, portfolio: Portfolio, runs: list[PlannedRun], team: str | None = None
+    ) -> StoredHistory:
+        """The history of `portfolio` with the stored actuals and outcomes of `team` (None:
+        every team's) it knows."""
         engineers = portfolio.engineer_by_id()
         opportunities = portfolio.opportunity_by_id()
         actuals = [
             a
-            for a in self.store.actuals()
+            for a in self.store.actuals(team)
             if a.engineer_id in engineers and a.opportunity_id in opportunities
         ]
-        outcomes = [o for o in self.store.outcomes() if o.opportunity_id in opportunities]
+        outcomes = [o for o in self.store.outcomes(team) if o.opportunity_id in opportunities]
         return StoredHistory(portfolio, runs, actuals, outcomes)
+
+    def _history(self, source: int | StoredHistory) -> StoredHistory:
+        """A report's history: given, or read for a stored portfolio's id."""
+        return source if isinstance(source, StoredHistory) else self.history(source)
+
+    def version(self) -> tuple[int, int]:
+        """How many imports of actuals and of outcomes are stored: a report over the same
+        runs and the same version reads the same."""
+        return self.store.version()
 
     def investment(
         self,
-        portfolio_id: int,
+        portfolio_id: int | StoredHistory,
         by: str = "stage",
         level_rates: Mapping[str, float] | None = None,
     ) -> InvestmentReport:
@@ -198,17 +256,19 @@ class InsightService:
             raise InvalidInputError(
                 [InputIssue("query", "by", f"must be one of {', '.join(GROUPINGS)}", by)]
             )
-        h = self.history(portfolio_id)
+        h = self._history(portfolio_id)
         return investment_report(
             h.portfolio, h.actuals, h.outcomes, h.runs, level_rates, ["all", by]
         )
 
-    def calibration(self, portfolio_id: int) -> CalibrationReport:
-        h = self.history(portfolio_id)
+    def calibration(self, portfolio_id: int | StoredHistory) -> CalibrationReport:
+        h = self._history(portfolio_id)
         return calibration_report(h.portfolio, h.outcomes)
 
-    def contribution(self, portfolio_id: int, engineer_id: str | None = None) -> ContributionReport:
-        h = self.history(portfolio_id)
+    def contribution(
+        self, portfolio_id: int | StoredHistory, engineer_id: str | None = None
+    ) -> ContributionReport:
+        h = self._history(portfolio_id)
         if engineer_id is not None and engineer_id not in h.portfolio.engineer_by_id():
             raise InvalidInputError(
                 [InputIssue("query", "engineer_id", "unknown engineer", engineer_id)]
@@ -216,13 +276,18 @@ class InsightService:
         asked = None if engineer_id is None else [engineer_id]
         return contribution_report(h.portfolio, h.actuals, h.outcomes, h.runs, asked)
 
-    def ratios(self, portfolio_id: int) -> EvidenceReport:
-        h = self.history(portfolio_id)
+    def ratios(self, portfolio_id: int | StoredHistory) -> EvidenceReport:
+        h = self._history(portfolio_id)
         return evidence_report(h.portfolio, h.actuals, h.outcomes)
 
-    def planned_vs_actual(self, portfolio_id: int) -> list[PlannedActual]:
-        h = self.history(portfolio_id)
+    def planned_vs_actual(self, portfolio_id: int | StoredHistory) -> list[PlannedActual]:
+        h = self._history(portfolio_id)
         return planned_vs_actual(h.runs, h.actuals)
+
+
+def _team_read(principal: Principal) -> str | None:
+    """The team whose rows `principal` reads; None: every team's (auditors)."""
+    return None if principal.sees_all else principal.team
 
 
 def _locate(json_rows: bool) -> Callable[[int], str] | None:

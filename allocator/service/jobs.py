@@ -254,7 +254,12 @@ class Ending:
 class JobStore(Protocol):
     """The queue methods of the store (`store.Store` implements them)."""
 
-    def create_job(self, job: NewJob, content: Callable[[int], dict[str, Any]]) -> JobState: ...
+    def create_job(
+        self,
+        job: NewJob,
+        content: Callable[[int], dict[str, Any]],
+        admit: Callable[[Sequence[float]], None] | None = None,
+    ) -> JobState: ...
     def get_job(self, kind: JobKind, number: int) -> JobState: ...
     def list_jobs(
         self, where: JobFilter, limit: int, offset: int
@@ -289,6 +294,7 @@ class JobStore(Protocol):
     def portfolio_content(self, portfolio_id: int) -> dict[str, Any]: ...
     def get_portfolio(self, portfolio_id: int) -> PortfolioEntry: ...
     def job_seals(self, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]: ...
+    def get_job_sealed(self, kind: JobKind, number: int) -> tuple[JobState, list[Seal]]: ...
     def verify_ledger(self, checkpoints: Sequence[Checkpoint] = ()) -> Verdict: ...
     def find_key(self, key_sha256: str) -> KeyEntry | None: ...
     def close(self) -> None: ...
@@ -386,6 +392,18 @@ def ended_record(
 # The service
 
 
+def key_busy(submitted_by: str, active: Sequence[float], most: int) -> QueueFullError | None:
+    """The 429 for a key that has `most` jobs or more queued or running (`active`: their
+    time limits, which tell when one may end); None while it has fewer."""
+    if len(active) < most:
+        return None
+    return QueueFullError(
+        f"key {submitted_by!r} has {len(active)} jobs queued or running, the most one key may "
+        f"have (ALLOCATOR_MAX_JOBS_PER_KEY = {most})",
+        retry_after=max(1, math.ceil(min(active, default=10.0))),
+    )
+
+
 @dataclass
 class JobService:
     """Submit, read, list and cancel jobs of any kind, over one store."""
@@ -402,7 +420,18 @@ class JobService:
         retry_after: Callable[[list[float]], float],
     ) -> JobState:
         """Queue `job` with its accepted record (`content(number)`); QueueFullError when
-        `queue_size` jobs of its kind are waiting."""
+        `queue_size` jobs of its kind are waiting, or when its key already has
+        `max_jobs_per_key` jobs queued or running. The key's count is taken inside the
+        store's write transaction that inserts the job (serialised with every other
+        submission, of any process), so simultaneous submissions cannot both pass at the
+        limit."""
+        most = self.settings.max_jobs_per_key
+
+        def admit(active: Sequence[float]) -> None:
+            refused = key_busy(job.submitted_by, active, most)
+            if refused is not None:
+                raise refused
+
         with self._submit_lock:
             waiting = self.store.queued_time_limits(job.kind)
             if len(waiting) >= queue_size:
@@ -410,16 +439,16 @@ class JobService:
                     f"{len(waiting)} {job.kind.label}s are waiting, the most this server queues",
                     retry_after=max(1, math.ceil(retry_after(waiting))),
                 )
-            return self.store.create_job(job, content)
+            return self.store.create_job(job, content, admit)
 
     def get(self, kind: JobKind, number: int, principal: Principal | None = None) -> JobState:
         """The job, its figures checked against its sealed records: SealMismatchError (never
         the row's figures) when the database row was changed past the application. With
         `principal`, another team's job is NotFoundError."""
-        state = self.store.get_job(kind, number)
+        state, seals = self.store.get_job_sealed(kind, number)
         if principal is not None and not principal.sees(state.team):
             raise not_found(kind, number)
-        _, problems = self._sealed([state])[0]
+        _, problems = self._checked(state, seals)
         if problems:
             raise SealMismatchError(
                 f"{state.label}: the database row does not match its sealed records "
@@ -454,15 +483,20 @@ class JobService:
                 by_kind.setdefault(state.kind, []).append(state.id)
         seals = {kind: self.store.job_seals(kind, numbers) for kind, numbers in by_kind.items()}
         for state in states:
-            kinds = state.kind.ledger_kinds
-            if kinds is None:  # Unaudited work: nothing is sealed.
-                found.append(({}, []))
-                continue
-            records = seals[state.kind].get(state.id, [])
-            accepted = [seal for seal in records if seal.kind == kinds[0]]
-            finished = [seal for seal in records if seal.kind == kinds[1]]
-            found.append(job_mismatches(job_figures(state), state.status.ended, accepted, finished))
+            records = seals[state.kind].get(state.id, []) if state.kind in seals else []
+            found.append(self._checked(state, records))
         return found
+
+    @staticmethod
+    def _checked(state: JobState, records: Sequence[Seal]) -> tuple[dict[str, Any], list[str]]:
+        """The job's sealed figures and what in its row differs from them (`records`: its
+        sealed records, in order)."""
+        kinds = state.kind.ledger_kinds
+        if kinds is None:  # Unaudited work: nothing is sealed.
+            return {}, []
+        accepted = [seal for seal in records if seal.kind == kinds[0]]
+        finished = [seal for seal in records if seal.kind == kinds[1]]
+        return job_mismatches(job_figures(state), state.status.ended, accepted, finished)
 
     def scoped(
         self, kind: JobKind, number: int, principal: Principal, acting: bool = False
@@ -714,6 +748,36 @@ class _Watch:
         self.stop = threading.Event()
         self.done = threading.Event()
         self.latest: JobProgress | None = None
+        self.trail: list[tuple[float, float | None, float | None]] = []
+        self._stride = 1
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def note(self, progress: JobProgress) -> None:
+        """The handler's latest progress, with the trail of objective and bound so far: each
+        change is a point while there is room; beyond `TRAIL_POINTS` every other point goes
+        and from then on only every `stride`-th change stays (the latest is always the last
+        point), so the trail stays even over the whole search."""
+        with self._lock:
+            if progress.seconds is not None and (
+                progress.best_objective is not None or progress.best_bound is not None
+            ):
+                point = (round(progress.seconds, 3), progress.best_objective, progress.best_bound)
+                if not self.trail:
+                    self.trail.append(point)
+                elif self.trail[-1][1:] != point[1:]:
+                    if self._held + 1 < self._stride and len(self.trail) > 1:
+                        self.trail[-1] = point  # Between two kept points: the latest only.
+                        self._held += 1
+                    else:
+                        self.trail.append(point)
+                        self._held = 0
+                if len(self.trail) > TRAIL_POINTS:  # Every other point, the last one kept.
+                    self.trail = [*self.trail[:-1:2], self.trail[-1]]
+                    self._stride *= 2
+            if self.trail:
+                progress = progress.model_copy(update={"trail": list(self.trail)})
+            self.latest = progress
 
 
 def execute(
@@ -748,36 +812,6 @@ def execute(
         with contextlib.suppress(Exception):
             store.save_job_progress(
                 job.kind, job.id, job.lease, watch.latest, lease_seconds(settings)
-        self.trail: list[tuple[float, float | None, float | None]] = []
-        self._stride = 1
-        self._held = 0
-        self._lock = threading.Lock()
-
-    def note(self, progress: JobProgress) -> None:
-        """The handler's latest progress, with the trail of objective and bound so far: each
-        change is a point while there is room; beyond `TRAIL_POINTS` every other point goes
-        and from then on only every `stride`-th change stays (the latest is always the last
-        point), so the trail stays even over the whole search."""
-        with self._lock:
-            if progress.seconds is not None and (
-                progress.best_objective is not None or progress.best_bound is not None
-            ):
-                point = (round(progress.seconds, 3), progress.best_objective, progress.best_bound)
-                if not self.trail:
-                    self.trail.append(point)
-                elif self.trail[-1][1:] != point[1:]:
-                    if self._held + 1 < self._stride and len(self.trail) > 1:
-                        self.trail[-1] = point  # Between two kept points: the latest only.
-                        self._held += 1
-                    else:
-                        self.trail.append(point)
-                        self._held = 0
-                if len(self.trail) > TRAIL_POINTS:  # Every other point, the last one kept.
-                    self.trail = [*self.trail[:-1:2], self.trail[-1]]
-                    self._stride *= 2
-            if self.trail:
-                progress = progress.model_copy(update={"trail": list(self.trail)})
-            self.latest = progress
             )
     timing = {
         "worker": name,

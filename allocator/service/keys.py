@@ -17,12 +17,34 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from allocator.errors import AllocatorError
+from allocator.errors import AllocatorError, InputIssue, InvalidInputError
 
 PREFIX = "alk_"
 
 DEFAULT_TEAM = "default"
 """The team of keys made before teams existed, and of keys made without one."""
+
+NAME_LENGTH = 100
+"""The longest name of a key or of a team (the width of their columns)."""
+
+
+def checked_name(value: str, option: str) -> str:
+    """`value` without surrounding blanks, when it is 1 to `NAME_LENGTH` printable
+    characters; InvalidInputError naming `option` and the value otherwise.
+
+    >>> checked_name(" north ", "--team")
+    'north'
+    >>> checked_name("x" * 101, "--name")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    allocator.errors.InvalidInputError: --name: has 101 characters; it must be 1 to 100 ...
+    """
+    value = value.strip()
+    if not value or len(value) > NAME_LENGTH or not value.isprintable():
+        message = f"has {len(value)} characters; it must be 1 to {NAME_LENGTH} printable ones"
+        shown = value if len(value) <= 20 else value[:20] + "..."
+        raise InvalidInputError([InputIssue(option, "", message, shown)])
+    return value
 
 
 class Role(enum.StrEnum):

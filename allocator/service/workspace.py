@@ -6,7 +6,10 @@ the domain's own rules (`build_portfolio`) and stored only when it holds, with t
 checked so that two editors never overwrite each other silently. A weekly run snapshots it into
 a stored portfolio (a ledger record, hash-chained like every upload) and submits a normal run
 whose previous assignments come from the workspace's last run that ended with a result
-(continuity). A request (role `requester`) adds an opportunity (or roles on one of the
+(continuity). Each team (business unit) has its own workspace, its own runs and its own
+requests: a planner, viewer or requester works on their key's team's, an auditor reads any
+team's (another team's run or request is not found, as in the API). A request (role
+`requester`) adds an opportunity (or roles on one of the
 pipeline) and its demands; its life is read off the runs: submitted, in this week's run, then
 staffed (by whom, which weeks) or not staffed with the reason the explanations give.
 
@@ -39,8 +42,14 @@ from allocator.model import (
     Week,
     build_portfolio,
 )
-from allocator.service.jobs import JobStatus
-from allocator.service.keys import Permission, Principal, Role
+from allocator.service.jobs import JobKind, JobStatus
+from allocator.service.keys import (
+    DEFAULT_TEAM,
+    Permission,
+    PermissionDeniedError,
+    Principal,
+    Role,
+)
 from allocator.service.runs import RunRequest, RunService, RunState
 
 log = logging.getLogger("allocator.workspace")
@@ -59,6 +68,7 @@ class WorkspaceRow:
     updated_by: str
     updated_at: datetime
     run_ids: tuple[int, ...] = ()
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -71,15 +81,17 @@ class PlanRequest:
     content: dict[str, Any]
     submitted_at: datetime
     run_id: int | None = None
+    team: str = DEFAULT_TEAM
 
 
 class WorkspaceStore(Protocol):
-    """What the workspace needs from storage; `store.Store` implements it."""
+    """What the workspace needs from storage, per team; `store.Store` implements it."""
 
-    def workspace_version(self) -> int | None: ...
-    def get_workspace(self) -> WorkspaceRow | None: ...
+    def workspace_version(self, team: str) -> int | None: ...
+    def get_workspace(self, team: str) -> WorkspaceRow | None: ...
     def save_workspace(
         self,
+        team: str,
         content: dict[str, Any],
         expected_version: int | None,
         actor: str,
@@ -87,10 +99,10 @@ class WorkspaceStore(Protocol):
         run_id: int | None = None,
     ) -> tuple[int, int | None]: ...
     def list_plan_requests(
-        self, requester: str | None, limit: int, offset: int
+        self, team: str | None, requester: str | None, limit: int, offset: int
     ) -> tuple[list[PlanRequest], int]: ...
     def get_plan_request(self, request_id: int) -> PlanRequest: ...
-    def link_plan_requests(self, opportunity_ids: list[str], run_id: int) -> int: ...
+    def link_plan_requests(self, team: str, opportunity_ids: list[str], run_id: int) -> int: ...
 
 
 class VersionConflictError(InvalidInputError):
@@ -153,13 +165,18 @@ def _form_place(loc: tuple[str | int, ...]) -> tuple[str, str, tuple[str | int, 
     return "request", ".".join(str(part) for part in loc), loc
 
 
+TEAMS_KEPT = 8
+"""How many teams' plans are kept in memory (the rest are read again when asked)."""
+
+
 class WorkspaceService:
-    """The living plan over one store; runs and results through the run service."""
+    """The living plans (one per team) over one store; runs and results through the run
+    service. Every method takes the principal: its team's workspace, runs and requests."""
 
     def __init__(self, store: WorkspaceStore, runs: RunService) -> None:
         self.store = store
         self.runs = runs
-        self._cached: tuple[int, Portfolio, WorkspaceRow] | None = None
+        self._cached: OrderedDict[str, tuple[int, Portfolio, WorkspaceRow]] = OrderedDict()
         self._explained: OrderedDict[int, Run] = OrderedDict()
         self._building: dict[int, threading.Lock] = {}
         self._snapshots: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
@@ -169,36 +186,61 @@ class WorkspaceService:
     # -----------------------------------------------------------------------------------------
     # The plan
 
-    def exists(self) -> bool:
-        return self.store.workspace_version() is not None
+    @staticmethod
+    def team_of(principal: Principal, team: str | None = None) -> str:
+        """The team whose workspace `principal` works on: their key's; an auditor may choose
+        any (`team`). Another team's, asked by anyone else: NotFoundError (not told)."""
+        chosen = team or principal.team
+        if not principal.sees(chosen):
+            raise NotFoundError(f"no workspace of team {chosen!r}")
+        return chosen
 
-    def current(self) -> tuple[Portfolio, WorkspaceRow]:
-        """The plan and its row; NotFoundError before anything was imported."""
-        version = self.store.workspace_version()
+    def exists(self, principal: Principal, team: str | None = None) -> bool:
+        return self.store.workspace_version(self.team_of(principal, team)) is not None
+
+    def current(
+        self, principal: Principal, team: str | None = None
+    ) -> tuple[Portfolio, WorkspaceRow]:
+        """The team's plan and its row; NotFoundError before anything was imported."""
+        return self._current(self.team_of(principal, team))
+
+    def _current(self, team: str) -> tuple[Portfolio, WorkspaceRow]:
+        version = self.store.workspace_version(team)
+        empty = f"the workspace of team {team!r} is empty: import a portfolio first"
         if version is None:
-            raise NotFoundError("the workspace is empty: import a portfolio first")
-        cached = self._cached
+            raise NotFoundError(empty)
+        with self._lock:
+            cached = self._cached.get(team)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]
-        row = self.store.get_workspace()
+        row = self.store.get_workspace(team)
         if row is None:
-            raise NotFoundError("the workspace is empty: import a portfolio first")
+            raise NotFoundError(empty)
         portfolio = build_portfolio(row.content)
-        self._cached = (row.version, portfolio, row)
+        self._remember(team, row.version, portfolio, row)
         return portfolio, row
 
-    def plan(self) -> Portfolio:
-        return self.current()[0]
+    def _remember(self, team: str, version: int, plan: Portfolio, row: WorkspaceRow) -> None:
+        with self._lock:
+            self._cached[team] = (version, plan, row)
+            self._cached.move_to_end(team)
+            while len(self._cached) > TEAMS_KEPT:
+                self._cached.popitem(last=False)
+
+    def plan(self, principal: Principal, team: str | None = None) -> Portfolio:
+        return self.current(principal, team)[0]
 
     def replace(self, portfolio: Portfolio, principal: Principal) -> int:
-        """Import: the plan becomes `portfolio` (its previous assignments are dropped: runs
-        bring their own). Returns the new version."""
+        """Import: the team's plan becomes `portfolio` (its previous assignments are dropped:
+        runs bring their own). Returns the new version."""
         principal.require(Permission.WRITE)
-        version = self.store.workspace_version()
+        team = principal.team
+        version = self.store.workspace_version(team)
         plan = portfolio.model_copy(update={"previous": ()})
         content = plan.model_dump(mode="json")
-        saved = self.store.save_workspace(content, version, principal.name)[0]
-        cached = self._cached
+        saved = self.store.save_workspace(team, content, version, principal.name)[0]
+        with self._lock:
+            cached = self._cached.get(team)
         if cached is not None and cached[0] == version:  # Its runs are known: keep the plan.
             self._keep(saved, plan, content, principal, cached[2].run_ids)
         return saved
@@ -225,7 +267,7 @@ class WorkspaceService:
         """`change`, for a role's permission, with the request it files or edits (stored in
         the same transaction); returns the new version and the request's id."""
         principal.require(permission)
-        portfolio, row = self.current()
+        portfolio, row = self._current(principal.team)
         if version is not None and version != row.version:
             raise VersionConflictError(
                 [
@@ -241,7 +283,9 @@ class WorkspaceService:
         content = portfolio.model_dump(mode="json")
         edit(content)
         changed = build_portfolio(content)  # InvalidInputError naming record, field and value.
-        saved = self.store.save_workspace(content, row.version, principal.name, request)
+        saved = self.store.save_workspace(
+            principal.team, content, row.version, principal.name, request
+        )
         self._keep(saved[0], changed, content, principal, row.run_ids)
         return saved
 
@@ -253,10 +297,10 @@ class WorkspaceService:
         principal: Principal,
         run_ids: tuple[int, ...],
     ) -> None:
-        """Keep the plan just saved as `version`, so that the next view or weekly run does
-        not read and validate it again (at L: a second or more)."""
-        row = WorkspaceRow(version, content, principal.name, _now(), run_ids)
-        self._cached = (version, plan, row)
+        """Keep the plan just saved as `version` (of the principal's team), so that the next
+        view or weekly run does not read and validate it again (at L: a second or more)."""
+        row = WorkspaceRow(version, content, principal.name, _now(), run_ids, principal.team)
+        self._remember(principal.team, version, plan, row)
 
     def set_fields(
         self, kind: str, record_id: str, fields: dict[str, Any], principal: Principal, version: int
@@ -287,7 +331,7 @@ class WorkspaceService:
         if kind not in ("pins", "forbids"):
             raise NotFoundError(f"no kind of directive {kind!r}")
         other = "forbids" if kind == "pins" else "pins"
-        portfolio = self.plan()
+        portfolio = self._current(principal.team)[0]
         issues = []
         if engineer_id not in portfolio.engineer_by_id():
             issues.append(InputIssue("directive", "engineer_id", "no such engineer", engineer_id))
@@ -372,7 +416,14 @@ class WorkspaceService:
         return self.store.get_plan_request(request_id)
 
     def _own(self, request_id: int, principal: Principal) -> PlanRequest:
+        """The principal's own request to change: another team's is PermissionDeniedError
+        (acting on it), another requester's of the team NotFoundError."""
         principal.require(Permission.REQUEST)
+        if not principal.sees(self.store.get_plan_request(request_id).team):
+            raise PermissionDeniedError(
+                f"key {principal.name!r} may not change request {request_id}: it belongs to "
+                "another team"
+            )
         found = self.request(request_id, principal)
         if found.requester != principal.name:
             raise NotFoundError(f"no request {request_id} of yours")
@@ -390,7 +441,7 @@ class WorkspaceService:
             asked = RequestIn.model_validate(form)
         except ValidationError as error:
             raise InvalidInputError(problems(error, _form_place)) from None
-        portfolio, _ = self.current()
+        portfolio, _ = self._current(principal.team)
         issues = self._request_issues(asked, portfolio)
         if issues:
             raise InvalidInputError(issues)
@@ -505,14 +556,21 @@ class WorkspaceService:
         return issues
 
     def requests(
-        self, principal: Principal, limit: int = 50, offset: int = 0
+        self, principal: Principal, limit: int = 50, offset: int = 0, team: str | None = None
     ) -> tuple[list[PlanRequest], int]:
-        """A requester's own requests; every request for the other roles."""
+        """A requester's own requests; every request of the team for planners and viewers;
+        an auditor's: every team's, or the chosen `team`'s."""
         mine = principal.name if principal.role is Role.REQUESTER else None
-        return self.store.list_plan_requests(mine, limit, offset)
+        every = principal.sees_all and team is None
+        scope = None if every else self.team_of(principal, team)
+        return self.store.list_plan_requests(scope, mine, limit, offset)
 
     def request(self, request_id: int, principal: Principal) -> PlanRequest:
+        """The request, if `principal` may see it (NotFoundError for another team's, and for
+        another requester's)."""
         found = self.store.get_plan_request(request_id)
+        if not principal.sees(found.team):
+            raise NotFoundError(f"no request {request_id}")
         if principal.role is Role.REQUESTER and found.requester != principal.name:
             raise NotFoundError(f"no request {request_id} of yours")
         return found
@@ -535,7 +593,7 @@ class WorkspaceService:
                 f"Run {run.id} ended {run.status.value} without a result; it waits for the next.",
                 run,
             )
-        explained = self.explained(run.id)
+        explained = self._look_ups(run.id)
         demand_ids = list(request.content.get("demand_ids", []))
         roles = []
         for demand_id in demand_ids:
@@ -574,9 +632,10 @@ class WorkspaceService:
         """Snapshot the plan into a stored portfolio and submit its run, continuing from the
         workspace's last run that ended with a result."""
         principal.require(Permission.WRITE)
-        portfolio, row = self.current()
+        team = principal.team
+        portfolio, row = self._current(team)
         entry = self.runs.add_portfolio(portfolio, principal)
-        previous = self.last_done_run()
+        previous = self.last_done_run(principal)
         run = self.runs.submit(
             RunRequest(
                 portfolio_id=entry.id,
@@ -588,32 +647,45 @@ class WorkspaceService:
             principal,
         )
         version, _ = self.store.save_workspace(
-            row.content, row.version, principal.name, run_id=run.id
+            team, row.content, row.version, principal.name, run_id=run.id
         )
         # The plan is the same, with one more run: kept, not read and validated again.
         kept = replace(row, version=version, run_ids=(*row.run_ids, run.id))
-        self._cached = (version, portfolio, kept)
-        self.store.link_plan_requests([o.id for o in portfolio.opportunities], run.id)
+        self._remember(team, version, portfolio, kept)
+        self.store.link_plan_requests(team, [o.id for o in portfolio.opportunities], run.id)
         return run
 
-    def run_ids(self) -> tuple[int, ...]:
-        """The runs the workspace submitted, newest first."""
-        row = self.store.get_workspace() if self._cached is None else self.current()[1]
+    def run_ids(self, principal: Principal, team: str | None = None) -> tuple[int, ...]:
+        """The runs the team's workspace submitted, newest first."""
+        chosen = self.team_of(principal, team)
+        with self._lock:
+            known = chosen in self._cached
+        row = self._current(chosen)[1] if known else self.store.get_workspace(chosen)
         return tuple(reversed(row.run_ids)) if row else ()
 
-    def weekly_runs(self) -> list[RunState]:
-        return [self.runs.get_run(number) for number in self.run_ids()]
+    def weekly_runs(self, principal: Principal, team: str | None = None) -> list[RunState]:
+        return [self.runs.get_run(number) for number in self.run_ids(principal, team)]
 
-    def last_done_run(self) -> RunState | None:
-        for number in self.run_ids():
+    def last_done_run(self, principal: Principal, team: str | None = None) -> RunState | None:
+        for number in self.run_ids(principal, team):
             run = self.runs.get_run(number)
             if run.status is JobStatus.DONE:
                 return run
         return None
 
-    def snapshot(self, run_id: int) -> tuple[Portfolio, Allocation]:
-        """A finished run's portfolio and allocation, read typed once and kept for a few runs
-        (a run's records never change); ConflictError while it has no result."""
+    def visible(self, run_id: int, principal: Principal, acting: bool = False) -> None:
+        """NotFoundError when `principal` may not see run `run_id` (another team's, or none),
+        PermissionDeniedError when `acting` on another team's (as the API answers)."""
+        self.runs.jobs.scoped(JobKind.RUN, run_id, principal, acting)
+
+    def snapshot(self, run_id: int, principal: Principal) -> tuple[Portfolio, Allocation]:
+        """A finished run's portfolio and allocation (of a run `principal` may see), read
+        typed once and kept for a few runs (a run's records never change); ConflictError
+        while it has no result."""
+        self.visible(run_id, principal)
+        return self._snapshot(run_id)
+
+    def _snapshot(self, run_id: int) -> tuple[Portfolio, Allocation]:
         with self._lock:
             if run_id in self._snapshots:
                 self._snapshots.move_to_end(run_id)
@@ -626,21 +698,23 @@ class WorkspaceService:
                 self._snapshots.popitem(last=False)
         return found
 
-    def compared(self, run_id: int) -> list[tuple[str, Summary]] | None:
+    def compared(self, run_id: int, principal: Principal) -> list[tuple[str, Summary]] | None:
         """The run's headline figures next to the status quo (seniority first, first come
         first served) and the greedy (value density) on the same snapshot, as the worker that
         solved the run recorded them; None when they were not worked out for this run.
         Nothing is solved here."""
+        self.visible(run_id, principal)
         found = self.runs.comparison(run_id)
         return None if found is None else found.rows()
 
-    def fairness(self, run_id: int) -> Fairness | None:
+    def fairness(self, run_id: int, principal: Principal) -> Fairness | None:
         """Coverage by requester seniority quartile, region, industry and tier, next to the
         seniority-first status quo the worker recorded with the run (kept per run); None when
         the run has no recorded status quo (ask an explanation job then: nothing is solved
         here)."""
         from allocator.explain.explanations import Coverage, fairness
 
+        self.visible(run_id, principal)
         with self._lock:
             if run_id in self._fairness:
                 return self._fairness[run_id]
@@ -651,7 +725,7 @@ class WorkspaceService:
         with self._lock:
             explained = self._explained.get(run_id)
         # The shares need no compiled problem: read off the snapshot unless built already.
-        run = explained or Coverage.of(*self.snapshot(run_id))
+        run = explained or Coverage.of(*self._snapshot(run_id))
         found = fairness(run, verify=False, status_quo=status_quo)
         with self._lock:
             self._fairness[run_id] = found
@@ -659,9 +733,14 @@ class WorkspaceService:
                 self._fairness.popitem(last=False)
         return found
 
-    def explained(self, run_id: int) -> Run:
-        """The explanations' look-ups of a finished run (the portfolio compiled; no solver),
-        built once, by one caller while the others wait for it, and kept for a few runs."""
+    def explained(self, run_id: int, principal: Principal) -> Run:
+        """The explanations' look-ups of a finished run `principal` may see (the portfolio
+        compiled; no solver), built once, by one caller while the others wait for it, and
+        kept for a few runs."""
+        self.visible(run_id, principal)
+        return self._look_ups(run_id)
+
+    def _look_ups(self, run_id: int) -> Run:
         with self._lock:
             if run_id in self._explained:
                 self._explained.move_to_end(run_id)
@@ -674,7 +753,7 @@ class WorkspaceService:
             from allocator.explain.explanations import Run
 
             try:
-                run = Run.of(*self.snapshot(run_id))
+                run = Run.of(*self._snapshot(run_id))
             finally:
                 with self._lock:
                     self._building.pop(run_id, None)
@@ -685,8 +764,8 @@ class WorkspaceService:
         return run
 
     def warm(self, run_id: int) -> None:
-        """Build the run's look-ups in the background (the board calls it, so that the first
-        explanation drawer opened on it finds them ready)."""
+        """Build the run's look-ups in the background (the board calls it once it has shown
+        the run, so that the first explanation drawer opened on it finds them ready)."""
         with self._lock:
             if run_id in self._explained or run_id in self._building:
                 return
@@ -694,7 +773,7 @@ class WorkspaceService:
 
     def _warm(self, run_id: int) -> None:
         try:
-            self.explained(run_id)
+            self._look_ups(run_id)
         except Exception:  # A view asking later reports it; nothing waits on this thread.
             log.exception("the look-ups of run %s could not be built", run_id)
 

@@ -1,7 +1,8 @@
 """The store's audit reads: sealed figures for the rows served, and the whole verify.
 
-- `job_seals`: the sealed records of some jobs, reduced to their figures (cached by record
-  number and content hash, so a job read twice parses its records once per process);
+- `job_with_seals`: one job's row and the figures of its sealed records in one statement
+  (the read behind every poll of a run); `job_seals`: the same for a page of jobs. Figures
+  are cached by record number and content hash, so a record is parsed once per process;
 - `verify`: the chain (every record's hashes and links, the head, the checkpoints), then every
   mutable row that matters against the records it must agree with: jobs (runs, scenario sets),
   the portfolio index, API keys. The first problem found is the verdict.
@@ -11,15 +12,17 @@ Part of the store (it holds SQL); the comparisons are `service.seals`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 
+from allocator.errors import NotFoundError
 from allocator.service import ledger
-from allocator.service.jobs import JobKind, job_figures
+from allocator.service.jobs import JobKind, JobState, job_figures
 from allocator.service.seals import (
     KEY_RECORDS,
     Seal,
@@ -50,13 +53,28 @@ def seals_by_subject(
     """The records of `kinds` about `subjects`, as seals, in order, by subject."""
     from allocator.store.repository import ledger_table as table
 
-    cache: dict[tuple[int, str], Seal] = store.seal_cache
     heads = connection.execute(
-        select(table.c.seq, table.c.kind, table.c.subject_id, table.c.content_sha256)
+        select(table.c.seq, table.c.subject_id, table.c.content_sha256)
         .where(table.c.kind.in_(list(kinds)), table.c.subject_id.in_(list(subjects)))
         .order_by(table.c.seq)
     ).all()
-    missing = [row.seq for row in heads if (row.seq, row.content_sha256) not in cache]
+    seals = seals_of_heads(store, connection, [(row.seq, row.content_sha256) for row in heads])
+    found: dict[int, list[Seal]] = defaultdict(list)
+    for head, seal in zip(heads, seals, strict=True):
+        found[head.subject_id].append(seal)
+    return dict(found)
+
+
+def seals_of_heads(
+    store: Store, connection: Connection, heads: Sequence[tuple[int, str]]
+) -> list[Seal]:
+    """The seals of the records `heads` (number, content hash), in that order. Kept by both:
+    a record is read and parsed once per process, and a record whose content changed since
+    (another hash) is read again."""
+    from allocator.store.repository import ledger_table as table
+
+    cache: dict[tuple[int, str], Seal] = store.seal_cache
+    missing = [seq for seq, sha in heads if (seq, sha) not in cache]
     if missing:
         if len(cache) > CACHE_SIZE:
             cache.clear()
@@ -72,10 +90,53 @@ def seals_by_subject(
         ):
             seal = _seal(row.kind, row.seq, row.actor, row.recorded_at, row.content)
             cache[(row.seq, row.content_sha256)] = seal
-    found: dict[int, list[Seal]] = defaultdict(list)
-    for head in heads:
-        found[head.subject_id].append(cache[(head.seq, head.content_sha256)])
-    return dict(found)
+    return [cache[head] for head in heads]
+
+
+@functools.cache
+def _job_with_heads(kind: JobKind) -> Select[Any]:
+    """The statement of `job_with_seals` for jobs of `kind`, built once (building it is
+    most of a read's cost): the job row's columns and the number and content hash of each of
+    its accepted and finished records (the ledger's index on kind and subject), by seq."""
+    from allocator.store.repository import JOB_STATE_COLUMNS, jobs, ledger_table
+
+    record = ledger_table.c
+    kinds = kind.ledger_kinds or ("", "")
+    return (
+        select(
+            *JOB_STATE_COLUMNS,
+            record.seq.label("sealed_seq"),
+            record.content_sha256.label("sealed_sha256"),
+        )
+        .select_from(
+            jobs.outerjoin(
+                ledger_table,
+                and_(
+                    record.subject_id == jobs.c.number,
+                    or_(record.kind == kinds[0], record.kind == kinds[1]),
+                ),
+            )
+        )
+        .where(jobs.c.kind == kind.value, jobs.c.number == bindparam("number"))
+        .order_by(record.seq)
+    )
+
+
+def job_with_seals(store: Store, kind: JobKind, number: int) -> tuple[JobState, list[Seal]]:
+    """A job's row and the seals of its records (accepted, finished), in one statement and
+    one snapshot (a run that ends between two reads cannot look tampered with); their figures
+    come from the cache (`seals_of_heads`: a record is read only the first time this process
+    sees it). A poll of a run is one round trip to the database."""
+    from allocator.store.repository import _job
+
+    def read(connection: Connection) -> tuple[JobState, list[Seal]]:
+        rows = connection.execute(_job_with_heads(kind), {"number": number}).all()
+        if not rows:
+            raise NotFoundError(f"{kind.label} {number} does not exist")
+        heads = [(row.sealed_seq, row.sealed_sha256) for row in rows if row.sealed_seq is not None]
+        return _job(rows[0]), seals_of_heads(store, connection, heads)
+
+    return store.read(read)
 
 
 def job_seals(store: Store, kind: JobKind, numbers: Sequence[int]) -> dict[int, list[Seal]]:

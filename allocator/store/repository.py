@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -63,7 +63,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
 from allocator.service import ledger
@@ -77,7 +77,7 @@ from allocator.service.jobs import (
     NewJob,
     ended_record,
 )
-from allocator.service.keys import DEFAULT_TEAM, KeyEntry, Role
+from allocator.service.keys import DEFAULT_TEAM, KeyEntry, Role, checked_name
 from allocator.service.portfolios import PortfolioEntry
 from allocator.service.seals import (
     KEY_CHANGED,
@@ -91,6 +91,7 @@ from allocator.service.seals import (
 from allocator.service.workspace import PlanRequest, WorkspaceRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+Read = TypeVar("Read")
 
 metadata = MetaData()
 
@@ -181,6 +182,7 @@ actuals_table = Table(  # Rows of `actuals` imports; their SQL is in `store/insi
     Column("opportunity_id", String(200), nullable=False),
     Column("week", String(10), nullable=False, index=True),
     Column("hours", Float, nullable=False),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM, index=True),
 )
 outcomes_table = Table(  # Rows of `outcomes` imports.
     "outcomes",
@@ -191,11 +193,12 @@ outcomes_table = Table(  # Rows of `outcomes` imports.
     Column("outcome", String(16), nullable=False),
     Column("value", Float),
     Column("decided_on", Date, nullable=False),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM, index=True),
 )
-workspace_table = Table(
+workspace_table = Table(  # One living plan per team.
     "workspace",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("team", String(100), primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("content", Text, nullable=False),
     Column("updated_by", String(200), nullable=False),
@@ -211,6 +214,7 @@ plan_requests = Table(
     Column("content", Text, nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("run_id", BigInteger),
+    Column("team", String(100), nullable=False, server_default=DEFAULT_TEAM, index=True),
 )
 
 QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
@@ -232,10 +236,22 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, full sync and a 30 s busy wait."""
+def make_engine(url: str, reads: bool = False) -> Engine:
+    """An engine for `url`; SQLite files get WAL, full sync and a 30 s busy wait. A server
+    database's connections are tested before each use, unless the engine is for single-statement
+    `reads`: then each statement is its own transaction (no BEGIN, no ROLLBACK when the
+    connection goes back to the pool) and nothing is tested; each of those is a round trip
+    (`Store.read` reconnects once instead)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if reads:
+            return create_engine(
+                url,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
+                pool_size=10,
+                max_overflow=20,
+            )
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +279,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.read_engine = self.engine if self.dialect == "sqlite" else make_engine(url, True)
+        """Polled single-statement reads (`read`): one round trip each."""
         self.seal_cache: dict[tuple[int, str], Seal] = {}
         """Sealed figures by (record number, content hash): `audit.seals_by_subject`."""
         self.ended_seals: dict[tuple[str, int], list[Seal]] = {}
@@ -270,6 +288,7 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
     @property
     def dialect(self) -> str:
@@ -292,6 +311,19 @@ class Store:
         write lock at once instead of failing to upgrade a read snapshot."""
         with self.engine.begin() as connection:
             yield connection
+
+    def read(self, work: Callable[[Connection], Read]) -> Read:
+        """`work` on a connection of the read engine (each statement its own transaction),
+        again on a new connection when the first one turns out to be dropped (the database
+        restarted): one round trip per statement, not four (test, BEGIN, read, ROLLBACK)."""
+        try:
+            with self.read_engine.connect() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with self.read_engine.connect() as connection:
+            return work(connection)
 
     # -----------------------------------------------------------------------------------------
     # Ledger
@@ -353,6 +385,12 @@ class Store:
         from allocator.store import audit
 
         return audit.job_seals(self, kind, numbers)
+
+    def get_job_sealed(self, kind: JobKind, number: int) -> tuple[JobState, list[Seal]]:
+        """The job and its sealed records, as figures, in one round trip."""
+        from allocator.store import audit
+
+        return audit.job_with_seals(self, kind, number)
 
     # -----------------------------------------------------------------------------------------
     # Portfolios
@@ -451,16 +489,31 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # Jobs: runs, scenario sets and explanations; queue state here, records in the ledger
 
-    def create_job(self, job: NewJob, content: Callable[[int], dict[str, Any]]) -> JobState:
+    def create_job(
+        self,
+        job: NewJob,
+        content: Callable[[int], dict[str, Any]],
+        admit: Callable[[Sequence[float]], None] | None = None,
+    ) -> JobState:
         """Accept a job: its queue row and its accepted record (a ledger record for audited
-        kinds), in one transaction. Numbers count up per kind."""
+        kinds), in one transaction. Numbers count up per kind. `admit` is called, inside the
+        transaction, with the time limits of the submitter's queued and running jobs; it
+        raises to refuse (nothing is stored)."""
         ledger_kinds = job.kind.ledger_kinds
         with self._write() as connection:
-            # Lock the ledger head first (a write: takes the lock), so that numbering and
-            # appending serialize between processes on every database.
+            # Lock the ledger head first (a write: takes the lock), so that numbering,
+            # admission and appending serialize between processes on every database.
             connection.execute(
                 update(ledger_head).where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq)
             )
+            if admit is not None:
+                active = connection.execute(
+                    select(jobs.c.time_limit).where(
+                        jobs.c.submitted_by == job.submitted_by,
+                        jobs.c.status.in_((QUEUED, RUNNING)),
+                    )
+                ).scalars()
+                admit(list(active))
             number = connection.execute(
                 select(func.coalesce(func.max(jobs.c.number), 0) + 1).where(
                     jobs.c.kind == job.kind.value
@@ -789,7 +842,8 @@ class Store:
         self, name: str, role: Role, key_sha256: str, team: str = DEFAULT_TEAM, actor: str = "cli"
     ) -> KeyEntry:
         """Store a key's hash, and seal it (`key_created`: name, role, team, hash). A name may
-        have one active key at a time."""
+        have one active key at a time; name and team are 1 to 100 printable characters."""
+        name, team = checked_name(name, "--name"), checked_name(team, "--team")
         created = now()
         with self._write() as connection:
             key_id = connection.execute(
@@ -823,7 +877,7 @@ class Store:
         if role is not None:
             changes["role"] = role.value
         if team is not None:
-            changes["team"] = team
+            changes["team"] = checked_name(team, "--team")
         with self._write() as connection:
             key_id = connection.execute(
                 update(api_keys)
@@ -883,17 +937,17 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # The workspace (the living plan) and the requests filed into it
 
-    def workspace_version(self) -> int | None:
+    def workspace_version(self, team: str) -> int | None:
         with self.engine.connect() as connection:
             found: int | None = connection.execute(
-                select(workspace_table.c.version).where(workspace_table.c.id == 1)
+                select(workspace_table.c.version).where(workspace_table.c.team == team)
             ).scalar_one_or_none()
         return found
 
-    def get_workspace(self) -> WorkspaceRow | None:
+    def get_workspace(self, team: str) -> WorkspaceRow | None:
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(workspace_table).where(workspace_table.c.id == 1)
+                select(workspace_table).where(workspace_table.c.team == team)
             ).one_or_none()
         if row is None:
             return None
@@ -903,27 +957,30 @@ class Store:
             updated_by=row.updated_by,
             updated_at=_utc(row.updated_at) or now(),
             run_ids=tuple(json.loads(row.run_ids)),
+            team=row.team,
         )
 
     def save_workspace(
         self,
+        team: str,
         content: dict[str, Any],
         expected_version: int | None,
         actor: str,
         request: PlanRequest | None = None,
         run_id: int | None = None,
     ) -> tuple[int, int | None]:
-        """Store the plan's new document when its version is still `expected_version` (None:
-        there is none yet), with the request that changed it (new, or edited when it has an
-        id), or a run it submitted. Returns
-        the new version and the request's id. InvalidInputError when someone saved first."""
+        """Store `team`'s plan's new document when its version is still `expected_version`
+        (None: there is none yet), with the request that changed it (new, or edited when it
+        has an id; filed in `team`), or a run it submitted. Returns the new version and the
+        request's id. InvalidInputError when someone saved first."""
         at = now()
+        mine = workspace_table.c.team == team
         with self._write() as connection:
             if expected_version is None:
                 try:
                     connection.execute(
                         insert(workspace_table).values(
-                            id=1,
+                            team=team,
                             version=1,
                             content=json.dumps(content),
                             updated_by=actor,
@@ -944,12 +1001,12 @@ class Store:
                     values["content"] = json.dumps(content)
                 else:  # A run submitted: the plan's document is unchanged.
                     ids = connection.execute(
-                        select(workspace_table.c.run_ids).where(workspace_table.c.id == 1)
+                        select(workspace_table.c.run_ids).where(mine)
                     ).scalar_one()
                     values["run_ids"] = json.dumps([*json.loads(ids), run_id])
                 changed = connection.execute(
                     update(workspace_table)
-                    .where(workspace_table.c.id == 1, workspace_table.c.version == expected_version)
+                    .where(mine, workspace_table.c.version == expected_version)
                     .values(**values)
                 ).rowcount
                 if changed != 1:
@@ -959,7 +1016,7 @@ class Store:
             if request is not None and request.id:  # An edit of a filed request.
                 connection.execute(
                     update(plan_requests)
-                    .where(plan_requests.c.id == request.id)
+                    .where(plan_requests.c.id == request.id, plan_requests.c.team == team)
                     .values(content=json.dumps(request.content))
                 )
                 request_id = request.id
@@ -971,16 +1028,20 @@ class Store:
                         opportunity_id=request.opportunity_id,
                         content=json.dumps(request.content),
                         submitted_at=request.submitted_at,
+                        team=team,
                     )
                     .returning(plan_requests.c.id)
                 ).scalar_one()
         return version, request_id
 
     def list_plan_requests(
-        self, requester: str | None, limit: int, offset: int
+        self, team: str | None, requester: str | None, limit: int, offset: int
     ) -> tuple[list[PlanRequest], int]:
-        """Requests newest first, one page; only `requester`'s when given."""
+        """Requests newest first, one page: `team`'s (None: every team's), only
+        `requester`'s when given."""
         where = [] if requester is None else [plan_requests.c.requester == requester]
+        if team is not None:
+            where.append(plan_requests.c.team == team)
         with self.engine.connect() as connection:
             total = connection.execute(
                 select(func.count()).select_from(plan_requests).where(*where)
@@ -1003,12 +1064,16 @@ class Store:
             raise NotFoundError(f"no request {request_id}")
         return _plan_request(row)
 
-    def link_plan_requests(self, opportunity_ids: list[str], run_id: int) -> int:
-        """The run takes in the requests on these opportunities; returns how many."""
+    def link_plan_requests(self, team: str, opportunity_ids: list[str], run_id: int) -> int:
+        """`team`'s run takes in the team's requests on these opportunities; returns how
+        many."""
         with self._write() as connection:
             return connection.execute(
                 update(plan_requests)
-                .where(plan_requests.c.opportunity_id.in_(opportunity_ids))
+                .where(
+                    plan_requests.c.team == team,
+                    plan_requests.c.opportunity_id.in_(opportunity_ids),
+                )
                 .values(run_id=run_id)
             ).rowcount
 
@@ -1027,7 +1092,36 @@ def _plan_request(row: Row[Any]) -> PlanRequest:
         content=json.loads(row.content),
         submitted_at=_utc(row.submitted_at) or now(),
         run_id=row.run_id,
+        team=row.team,
     )
+
+
+JOB_STATE_COLUMNS = [
+    jobs.c[name]
+    for name in (
+        "kind",
+        "number",
+        "status",
+        "submitted_by",
+        "submitted_at",
+        "started_at",
+        "finished_at",
+        "time_limit",
+        "week",
+        "portfolio_id",
+        "attempt",
+        "lease",
+        "worker",
+        "cancel_requested",
+        "progress",
+        "summary",
+        "result_status",
+        "objective",
+        "message",
+        "team",
+    )
+]
+"""The columns `_job` reads (not the job's inputs and outcome)."""
 
 
 def _job(row: Row[Any]) -> JobState:

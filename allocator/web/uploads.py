@@ -9,6 +9,7 @@ file, row and column (`demands.csv row 14, column hours: ...`). Decides nothing 
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,7 @@ async def read_portfolio(request: Request) -> Portfolio:
         finally:
             await form.close()
         settings = request.app.state.service.settings
-        limits = ExcelLimits(settings.max_xlsx_cells, settings.max_xlsx_bytes)
-        return await run_in_threadpool(portfolio_from_files, files, limits)
+        return await run_in_threadpool(portfolio_from_files, files, settings)
     raise UnsupportedMediaTypeError(
         f"send the portfolio as application/json or as files in multipart/form-data, "
         f"not {kind or 'a body without Content-Type'}"
@@ -89,10 +89,13 @@ def portfolio_from_data(data: Any, settings: Settings | None = None) -> Portfoli
 
 
 def portfolio_from_files(
-    files: list[tuple[str, bytes]], excel_limits: ExcelLimits | None = None
+    files: list[tuple[str, bytes]], settings: Settings | None = None
 ) -> Portfolio:
     """Uploaded files into a Portfolio: one .json/.xlsx file, or the CSV tables of a folder.
-    Messages name the files as uploaded, never the temporary folder they are read from."""
+    Messages name the files as uploaded, never the temporary folder they are read from.
+    With `settings`: a workbook is read within their cell and size caps, and the raw tables
+    are refused when their stage templates would derive more demands than the limit, counted
+    before a single one is made (as a JSON body is)."""
     if not files:
         raise _problem("request body", "holds no file; upload engineers.csv, ... or one file")
     names = [Path(name.replace("\\", "/")).name for name, _ in files]
@@ -118,12 +121,19 @@ def portfolio_from_files(
     issues += [InputIssue(n, "", "is uploaded twice") for n in sorted(duplicates)]
     if issues:
         raise InvalidInputError(issues)
+    excel_limits = None
+    count_first = None
+    if settings is not None:
+        excel_limits = ExcelLimits(settings.max_xlsx_cells, settings.max_xlsx_bytes)
+        where = single[0] if single else "the upload"
+        count_first = partial(check_raw_portfolio, settings=settings, where=where)
     with tempfile.TemporaryDirectory(prefix="allocator-upload-") as folder:
         root = Path(folder)
         for name, (_, content) in zip(names, files, strict=True):
             (root / name).write_bytes(content)
         try:
-            return load_portfolio(root / single[0] if single else root, excel_limits)
+            path = root / single[0] if single else root
+            return load_portfolio(path, excel_limits, count_first)
         except InvalidInputError as error:
             raise InvalidInputError([_unplaced(issue, folder) for issue in error.issues]) from None
 

@@ -44,7 +44,8 @@ def audit(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     session.require(Permission.AUDIT)
-    runs, total = service_of(request).list_runs(RunFilter(), PAGE, (page - 1) * PAGE)
+    where = RunFilter(team=session.lists)
+    runs, total = service_of(request).list_runs(where, PAGE, (page - 1) * PAGE)
     return render(
         request,
         "audit.html",
@@ -76,12 +77,14 @@ def _download(content: Any, name: str) -> Response:
 @router.get("/app/audit/runs/{run_id}/inputs.json")
 def inputs(request: Request, session: SignedIn, run_id: RunId) -> Response:
     session.require(Permission.READ)
+    service_of(request).get_run(run_id, session.principal)  # Another team's: 404.
     return _download(service_of(request).inputs(run_id), f"run-{run_id}-inputs.json")
 
 
 @router.get("/app/audit/runs/{run_id}/result.json")
 def result(request: Request, session: SignedIn, run_id: RunId) -> Response:
     session.require(Permission.READ)
+    service_of(request).get_run(run_id, session.principal)  # Another team's: 404.
     _, allocation = service_of(request).result(run_id)
     return _download(allocation.model_dump(mode="json"), f"run-{run_id}-result.json")
 
@@ -125,15 +128,15 @@ async def diff(
     workspace = workspace_of(request)
     if not problems:
         try:
-            first = await run_in_threadpool(workspace.snapshot, int(a))
+            first = await run_in_threadpool(workspace.snapshot, int(a), session.principal)
         except AllocatorError as error:
             problems["a"] = str(error)
         try:
-            second = await run_in_threadpool(workspace.explained, int(b))
+            second = await run_in_threadpool(workspace.explained, int(b), session.principal)
         except AllocatorError as error:
             problems["b"] = str(error)
     if problems:
-        runs, total = service_of(request).list_runs(RunFilter(), PAGE, 0)
+        runs, total = service_of(request).list_runs(RunFilter(team=session.lists), PAGE, 0)
         return render(
             request,
             "audit.html",

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from allocator.core.rules import engineer_week
-from allocator.errors import AllocatorError, InvalidInputError
+from allocator.core.rules import committed_in, engineer_week
+from allocator.errors import AllocatorError, InvalidInputError, NotFoundError
 from allocator.explain.explanations import OpportunityExplanation, explain_opportunity
 from allocator.explain.job import Question
 from allocator.model import HOUR_SCALE, Allocation, Portfolio
@@ -65,7 +65,7 @@ def _grid(
         weeks = []
         for week in portfolio.weeks():
             working = engineer_week(engineer, week).worked / HOUR_SCALE
-            used = engineer.committed_hours + load.get((engineer.id, week), 0.0)
+            used = committed_in(engineer, week) / HOUR_SCALE + load.get((engineer.id, week), 0.0)
             share = used / working if working else 0.0
             weeks.append(
                 {
@@ -111,24 +111,28 @@ def board(
     session.require(Permission.READ)
     workspace = workspace_of(request)
     if run is None:
-        last = workspace.last_done_run()
+        last = workspace.last_done_run(session.principal, session.team)
         if last is None:
-            return render(request, "board.html", session, run=None, plan=workspace.plan())
+            plan = workspace.plan(session.principal, session.team)
+            return render(request, "board.html", session, run=None, plan=plan)
         run = last.id
     try:
-        portfolio, allocation = workspace.snapshot(run)
+        portfolio, allocation = workspace.snapshot(run, session.principal)
+    except NotFoundError as error:  # Another team's run is not told to exist.
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
     except AllocatorError as error:
         return render(request, "error.html", session, 409, title="No board", message=str(error))
     workspace.warm(run)  # The drawer's look-ups, ready before an opportunity is clicked.
     rows = _grid(portfolio, allocation, region, skill)
     filters = {"run": run, "region": region, "skill": skill}
-    drawer = _drawer_context(workspace.explained(run), opportunity) if opportunity else None
+    explained = workspace.explained(run, session.principal) if opportunity else None
+    drawer = _drawer_context(explained, opportunity) if opportunity else None
     return render(
         request,
         "board.html",
         session,
         run=service_of(request).get_run(run),
-        plan=workspace.plan(),
+        plan=workspace.plan(session.principal, session.team),
         page=PageOf.of(rows, page, BOARD_ROWS),
         weeks=[portfolio.week_label(week) for week in portfolio.weeks()],
         unstaffed=unstaffed_demand(portfolio, allocation)[:30],
@@ -153,7 +157,8 @@ def drawer(
     """The explanation drawer (an htmx fragment; `/app/board?opportunity=` without JS)."""
     session.require(Permission.READ)
     try:
-        context = _drawer_context(workspace_of(request).explained(run_id), opportunity_id)
+        explained = workspace_of(request).explained(run_id, session.principal)
+        context = _drawer_context(explained, opportunity_id)
     except AllocatorError as error:
         return render(request, "error_part.html", session, 404, message=str(error))
     return render(request, "drawer.html", session, run_id=run_id, **context)
@@ -166,6 +171,10 @@ async def price(
     """The price of forcing an unstaffed opportunity and what it would take: re-solved by a
     worker (an explanation job, as the API does), the page waits for it."""
     session.require(Permission.READ)
+    try:
+        workspace_of(request).visible(run_id, session.principal)
+    except NotFoundError as error:
+        return render(request, "error_part.html", session, 404, message=str(error))
     explanations: ExplanationService = request.app.state.explanations
     seconds = min(3.0, service_of(request).settings.max_time_limit)
     asked = ExplanationAsked(

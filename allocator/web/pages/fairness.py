@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from allocator.errors import AllocatorError
+from allocator.errors import AllocatorError, NotFoundError
 from allocator.explain.explanations import Fairness
 from allocator.explain.job import Question
 from allocator.service.explanations import ExplanationAsked, ExplanationService
@@ -30,14 +30,16 @@ async def fairness(
     session.require(Permission.READ)
     workspace = workspace_of(request)
     if run is None:
-        last = await run_in_threadpool(workspace.last_done_run)
+        last = await run_in_threadpool(workspace.last_done_run, session.principal, session.team)
         if last is None:
             return render(request, "fairness.html", session, run=None, found=None)
         run = last.id
     try:
-        found = await run_in_threadpool(workspace.fairness, run)
+        found = await run_in_threadpool(workspace.fairness, run, session.principal)
         if found is None:  # A run without its recorded status quo: a worker works it out.
             found = await run_in_threadpool(_asked, request, run, session.principal)
+    except NotFoundError as error:  # Another team's run is not told to exist.
+        return render(request, "error.html", session, 404, title="Not found", message=str(error))
     except AllocatorError as error:
         return render(request, "error.html", session, 409, title="No fairness", message=str(error))
     groups = [

@@ -14,6 +14,7 @@ from allocator.errors import NotFoundError
 from allocator.service.keys import AuthenticationError, Permission, Role
 from allocator.web.pages.kit import (
     COOKIE,
+    TEAM_COOKIE,
     SignedIn,
     authenticate,
     csrf_token,
@@ -78,6 +79,25 @@ async def sign_out(request: Request, session: SignedIn) -> Response:
     await posted(request, session)
     response = redirect("/app/signin")
     response.delete_cookie(COOKIE)
+    response.delete_cookie(TEAM_COOKIE)
+    return response
+
+
+@router.post("/app/scope")
+async def choose_team(request: Request, session: SignedIn) -> Response:
+    """An auditor chooses the team whose plan, runs, scenario sets and requests the pages
+    show (empty: every team's lists, and their own key's team's plan)."""
+    session.require(Permission.AUDIT)
+    form = await posted(request, session)
+    team = str(form.get("team") or "").strip()
+    if len(team) > 100:
+        message = f"team: must be at most 100 characters (got {len(team)})"
+        return render(request, "error.html", session, 422, title="Not chosen", message=message)
+    response = redirect(_safe(str(form.get("next") or "/app/audit")))
+    if team:
+        response.set_cookie(TEAM_COOKIE, team, httponly=True, samesite="strict", max_age=12 * 3600)
+    else:
+        response.delete_cookie(TEAM_COOKIE)
     return response
 
 
@@ -87,9 +107,9 @@ def start(request: Request, session: SignedIn) -> HTMLResponse:
     workspace = workspace_of(request)
     plan = row = None
     with contextlib.suppress(NotFoundError):
-        plan, row = workspace.current()
-    runs = workspace.weekly_runs()[:5] if row is not None else []
-    requests = workspace.requests(session.principal, 5, 0)
+        plan, row = workspace.current(session.principal, session.team)
+    runs = workspace.weekly_runs(session.principal, session.team)[:5] if row is not None else []
+    requests = workspace.requests(session.principal, 5, 0, session.team)
     return render(
         request,
         "start.html",

@@ -6,6 +6,10 @@ carries a CSRF token derived from the key (HMAC), checked on every POST, also se
 the `X-CSRF-Token` header. A page without a session redirects to the sign-in page; a role
 without the permission gets a 403 page. Form problems are `InputIssue`s keyed by the form's
 field names, shown next to their field with the value kept.
+
+Team scope: a session works on its key's team's workspace, runs and requests; an auditor may
+choose a team to look at (`POST /app/scope`, kept in a cookie; none chosen: every team's runs
+and requests, and their own key's team's plan).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from allocator.service.runs import RunService
 from allocator.service.workspace import WorkspaceService
 
 COOKIE = "allocator_session"
+TEAM_COOKIE = "allocator_team"
+"""The team an auditor chose to look at."""
 WEB = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(WEB / "templates"))
 PAGE_SIZE = 50
@@ -58,6 +64,15 @@ class Session:
 
     principal: Principal
     csrf: str
+    team: str | None = None
+    """The team an auditor chose (None: none chosen); always None for the other roles, who
+    see their key's team only."""
+
+    @property
+    def lists(self) -> str | None:
+        """The team whose runs, scenario sets and requests the lists show: the key's; for an
+        auditor the chosen team, or None (every team's)."""
+        return self.team if self.principal.sees_all else self.principal.team
 
     def may(self, permission: Permission) -> bool:
         return allows(self.principal.role, permission)
@@ -93,7 +108,8 @@ async def _session(request: Request) -> Session:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(back) from None
     assert key is not None
-    return Session(principal, csrf_token(key))
+    chosen = request.cookies.get(TEAM_COOKIE, "").strip()[:100] if principal.sees_all else ""
+    return Session(principal, csrf_token(key), chosen or None)
 
 
 SignedIn = Annotated[Session, Depends(_session)]
@@ -121,6 +137,7 @@ def render(
         template,
         {
             "me": None if session is None else session.principal,
+            "team": None if session is None else session.team,
             "csrf": "" if session is None else session.csrf,
             "may": (lambda p: False) if session is None else session.may,
             "Permission": Permission,

@@ -25,6 +25,7 @@ from allocator.web.pages.kit import (
     problem,
     redirect,
     render,
+    service_of,
     workspace_of,
 )
 from allocator.web.uploads import MAX_FILES, portfolio_from_files
@@ -138,7 +139,7 @@ def pipeline(
     page: PageNo = 1,
 ) -> HTMLResponse:
     session.require(Permission.READ)
-    plan = workspace_of(request).plan()
+    plan = workspace_of(request).plan(session.principal, session.team)
     rows = [
         row
         for row in _cached("opportunities", plan, _opportunity_rows)
@@ -164,7 +165,7 @@ def team(
     page: PageNo = 1,
 ) -> HTMLResponse:
     session.require(Permission.READ)
-    plan = workspace_of(request).plan()
+    plan = workspace_of(request).plan(session.principal, session.team)
     rows = [
         row
         for row in _cached("engineers", plan, _engineer_rows)
@@ -205,7 +206,7 @@ def _edit_page(
     status: int = 200,
 ) -> HTMLResponse:
     workspace = workspace_of(request)
-    plan, row = workspace.current()
+    plan, row = workspace.current(session.principal)
     try:
         record = _record(plan, kind, record_id)
     except NotFoundError as error:
@@ -289,7 +290,8 @@ async def import_files(request: Request, session: SignedIn) -> Response:
             for _, item in form.multi_items()
             if isinstance(item, UploadFile) and item.filename
         ]
-        portfolio = await run_in_threadpool(portfolio_from_files, files)
+        settings = service_of(request).settings  # Workbook caps, demands counted first.
+        portfolio = await run_in_threadpool(portfolio_from_files, files, settings)
         await run_in_threadpool(workspace_of(request).replace, portfolio, session.principal)
     except InvalidInputError as error:
         return render(request, "import.html", session, status=422, issues=error.issues[:200])
@@ -302,7 +304,7 @@ async def import_files(request: Request, session: SignedIn) -> Response:
 def export(request: Request, session: SignedIn) -> Response:
     """The whole plan as a portfolio JSON document (the API and the CLI read it)."""
     session.require(Permission.READ)
-    plan, row = workspace_of(request).current()
+    plan, row = workspace_of(request).current(session.principal, session.team)
     body = json.dumps(plan.model_dump(mode="json"), indent=1)
     name = f"workspace-v{row.version}.json"
     return Response(

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import InvalidInputError, NotFoundError
 from allocator.model import Portfolio
-from allocator.service.keys import Permission
+from allocator.service.keys import Permission, PermissionDeniedError
 from allocator.web.pages.kit import (
     PAGE_SIZE,
     PageForbidden,
@@ -46,7 +46,8 @@ def list_requests(
 ) -> HTMLResponse:
     _may_see(session)
     workspace = workspace_of(request)
-    found, total = workspace.requests(session.principal, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    offset = (page - 1) * PAGE_SIZE
+    found, total = workspace.requests(session.principal, PAGE_SIZE, offset, session.team)
     lives = [workspace.life(item) for item in found]
     pages = max(1, -(-total // PAGE_SIZE))
     return render(
@@ -70,7 +71,7 @@ def _choices(plan: Portfolio) -> dict[str, Any]:
 @router.get("/app/requests/new")
 def request_form(request: Request, session: SignedIn) -> HTMLResponse:
     session.require(Permission.REQUEST)
-    plan = workspace_of(request).plan()
+    plan = workspace_of(request).plan(session.principal)
     values = {"tier": "C", "win_probability": "0.5", "roles.0.min_proficiency": "3"}
     return render(
         request,
@@ -129,7 +130,7 @@ async def _filed(
         problems = field_problems(error)
         if "roles" in problems and not document["roles"]:
             problems["roles.0.skill"] = "give at least one role: " + problems.pop("roles")
-        plan = workspace.plan()
+        plan = workspace.plan(session.principal)
         return render(
             request,
             "request_form.html",
@@ -205,7 +206,7 @@ def edit_form(
         problems={},
         action=f"/app/requests/{request_id}/edit",
         editing=found,
-        **_choices(workspace.plan()),
+        **_choices(workspace.plan(session.principal)),
     )
 
 
@@ -220,6 +221,8 @@ async def edit(
         return await _filed(request, session, form, _form_document(form), request_id)
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
+    except PermissionDeniedError as error:  # Another team's request.
+        return render(request, "error.html", session, 403, title="Not allowed", message=str(error))
 
 
 @router.post("/app/requests/{request_id}/withdraw")
@@ -232,6 +235,8 @@ async def withdraw(
         await run_in_threadpool(
             workspace_of(request).withdraw_request, request_id, session.principal
         )
+    except PermissionDeniedError as error:  # Another team's request.
+        return render(request, "error.html", session, 403, title="Not allowed", message=str(error))
     except (NotFoundError, InvalidInputError) as error:
         return render(
             request, "error.html", session, 409, title="Not withdrawn", message=str(error)

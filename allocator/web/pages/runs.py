@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import AllocatorError, NotFoundError
 from allocator.io.exports import plan_csv, plan_xlsx_bytes
-from allocator.service.keys import Permission
+from allocator.service.keys import Permission, PermissionDeniedError
 from allocator.web.pages.kit import (
     SignedIn,
     posted,
@@ -37,7 +37,7 @@ def weekly(request: Request, session: SignedIn) -> HTMLResponse:
         request,
         "runs.html",
         session,
-        runs=workspace.weekly_runs()[:50],
+        runs=workspace.weekly_runs(session.principal, session.team)[:50],
         values=values,
         problems={},
         max_time_limit=limit,
@@ -70,7 +70,7 @@ async def submit(request: Request, session: SignedIn) -> Response:
         "runs.html",
         session,
         status=422,
-        runs=workspace_of(request).weekly_runs()[:50],
+        runs=workspace_of(request).weekly_runs(session.principal)[:50],
         values={"time_limit": given},
         problems=problems,
         max_time_limit=limit,
@@ -81,7 +81,7 @@ async def submit(request: Request, session: SignedIn) -> Response:
 def run_page(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
     session.require(Permission.READ)
     try:
-        run = service_of(request).get_run(run_id)
+        run = service_of(request).get_run(run_id, session.principal)
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
     if run.status.ended and run.objective is not None:  # Board, drawer, fairness: ready.
@@ -93,7 +93,10 @@ def run_page(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse
 def progress(request: Request, session: SignedIn, run_id: RunId) -> HTMLResponse:
     """The live part of the run page (htmx polls it every second while the run goes on)."""
     session.require(Permission.READ)
-    run = service_of(request).get_run(run_id)
+    try:
+        run = service_of(request).get_run(run_id, session.principal)
+    except NotFoundError as error:
+        return render(request, "error_part.html", session, 404, message=str(error))
     return render(request, "run_progress.html", session, run=run)
 
 
@@ -103,7 +106,9 @@ async def summary(request: Request, session: SignedIn, run_id: RunId) -> HTMLRes
     recorded them (nothing is solved here)."""
     session.require(Permission.READ)
     try:
-        rows = await run_in_threadpool(workspace_of(request).compared, run_id)
+        rows = await run_in_threadpool(workspace_of(request).compared, run_id, session.principal)
+    except NotFoundError as error:  # Another team's run is not told to exist.
+        return render(request, "error_part.html", session, 404, message=str(error))
     except AllocatorError as error:
         return render(request, "error_part.html", session, message=str(error))
     return render(request, "run_summary.html", session, rows=rows, run_id=run_id)
@@ -126,7 +131,9 @@ async def plan_export(request: Request, session: SignedIn, run_id: RunId, kind: 
         return render(request, "error.html", session, 404, title="Not found", message=message)
     media, write = EXPORTS[kind]
     try:
-        portfolio, allocation = await run_in_threadpool(workspace_of(request).snapshot, run_id)
+        portfolio, allocation = await run_in_threadpool(
+            workspace_of(request).snapshot, run_id, session.principal
+        )
     except AllocatorError as error:
         status = 404 if isinstance(error, NotFoundError) else 409
         return render(request, "error.html", session, status, title="No plan", message=str(error))
@@ -142,7 +149,13 @@ async def cancel(request: Request, session: SignedIn, run_id: RunId) -> Response
     session.require(Permission.WRITE)
     await posted(request, session)
     try:
+        await run_in_threadpool(workspace_of(request).visible, run_id, session.principal, True)
         await run_in_threadpool(service_of(request).cancel, run_id, session.principal)
+    except (NotFoundError, PermissionDeniedError) as error:  # None, or another team's.
+        status = 404 if isinstance(error, NotFoundError) else 403
+        return render(
+            request, "error.html", session, status, title="Not allowed", message=str(error)
+        )
     except AllocatorError as error:
         return render(
             request, "error.html", session, 409, title="Cannot cancel", message=str(error)

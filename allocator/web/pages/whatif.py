@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import AllocatorError, InvalidInputError, NotFoundError
+from allocator.service.jobs import JobKind
 from allocator.service.keys import Permission
 from allocator.service.scenario_sets import ScenarioRequest, ScenarioService
 from allocator.web.pages.kit import (
@@ -111,9 +112,9 @@ def _page(
     status: int = 200,
 ) -> HTMLResponse:
     workspace = workspace_of(request)
-    plan = workspace.plan()
-    base = workspace.last_done_run()
-    sets, _ = _service(request).list(limit=20, offset=0)
+    plan = workspace.plan(session.principal, session.team)
+    base = workspace.last_done_run(session.principal, session.team)
+    sets, _ = _service(request).list(limit=20, offset=0, team=session.lists)
     return render(
         request,
         "whatif.html",
@@ -134,7 +135,7 @@ def _page(
 async def run_scenarios(request: Request, session: SignedIn) -> Response:
     session.require(Permission.WRITE)
     form = {k: str(v) for k, v in (await posted(request, session)).items() if k != "csrf"}
-    base = await run_in_threadpool(workspace_of(request).last_done_run)
+    base = await run_in_threadpool(workspace_of(request).last_done_run, session.principal)
     problems: dict[str, str] = {}
     scenarios = scenarios_of(form)
     if base is None:
@@ -159,11 +160,18 @@ async def run_scenarios(request: Request, session: SignedIn) -> Response:
 
 
 @router.get("/app/whatif/{set_id}")
-def scenario_set(request: Request, session: SignedIn, set_id: SetId) -> HTMLResponse:
-    """The set's state (htmx polls it while it is solved) and, once done, the comparison."""
+def scenario_set(
+    request: Request,
+    session: SignedIn,
+    set_id: SetId,
+    order: Annotated[str, Query(pattern="^(|value)$")] = "",
+) -> HTMLResponse:
+    """The set's state (htmx polls it while it is solved) and, once done, the comparison
+    (`order=value`: the scenarios ranked by the value they add, as hiring shows them)."""
     session.require(Permission.READ)
     service = _service(request)
     try:
+        service.jobs.scoped(JobKind.SCENARIO_SET, set_id, session.principal)
         state = service.get(set_id)
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
@@ -174,13 +182,14 @@ def scenario_set(request: Request, session: SignedIn, set_id: SetId) -> HTMLResp
         except AllocatorError:
             comparison = None
     template = "whatif_part.html" if request.headers.get("hx-request") else "whatif_set.html"
-    return render(request, template, session, state=state, comparison=comparison)
+    return render(request, template, session, state=state, comparison=comparison, order=order)
 
 
 @router.get("/app/whatif/{set_id}/{name}.png")
 def plot(request: Request, session: SignedIn, set_id: SetId, name: str) -> Response:
     session.require(Permission.READ)
     try:
+        _service(request).jobs.scoped(JobKind.SCENARIO_SET, set_id, session.principal)
         image = _service(request).plot(set_id, name)
     except AllocatorError as error:
         return render(request, "error.html", session, 404, title="No plot", message=str(error))

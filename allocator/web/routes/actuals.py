@@ -159,7 +159,7 @@ async def import_outcomes(
 @router.get("/actuals", summary="List actual hours", responses=errors())
 def list_actuals(
     insight: InsightDep,
-    _: Reader,
+    principal: Reader,
     week: Annotated[
         str | None, Query(pattern=WEEK_PATTERN, description="Only this ISO week.")
     ] = None,
@@ -167,11 +167,13 @@ def list_actuals(
         str | None, Query(max_length=200, description="Only this engineer.")
     ] = None,
 ) -> list[Actual]:
-    """The stored actuals (the latest import's hours per engineer, opportunity and week)."""
-    return insight.actuals(week, engineer_id)
+    """The stored actuals of the key's team (every team's for an auditor): the latest
+    import's hours per engineer, opportunity and week."""
+    return insight.actuals(principal, week, engineer_id)
 
 
 @router.get("/outcomes", summary="List deal outcomes", responses=errors())
-def list_outcomes(insight: InsightDep, _: Reader) -> list[Outcome]:
-    """The stored outcomes (the latest import's per opportunity)."""
-    return insight.outcomes()
+def list_outcomes(insight: InsightDep, principal: Reader) -> list[Outcome]:
+    """The stored outcomes of the key's team (every team's for an auditor): the latest
+    import's per opportunity."""
+    return insight.outcomes(principal)

@@ -1,5 +1,8 @@
 """/v1/reports: presales investment, calibration, contribution, staffing ratios from evidence,
-and planned vs actual, over a stored portfolio's runs, actuals and outcomes; PNG plots."""
+and planned vs actual, over a stored portfolio's runs, actuals and outcomes; PNG plots.
+
+A report is of a portfolio of the key's team (another team's is 404) and counts that team's
+runs, actuals and outcomes only; auditors read every team's portfolios."""
 
 from __future__ import annotations
 
@@ -35,12 +38,12 @@ PNG: dict[int | str, dict[str, Any]] = {
 
 @router.get("/investment", summary="Presales investment against outcomes", responses=errors(404))
 def investment(
-    insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery, by: Grouping = "stage"
+    insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery, by: Grouping = "stage"
 ) -> InvestmentReport:
     """Hours and cost, win rate with and without presales hours, won value per hour and
     hours per won deal, for the whole pipeline and per group, each rate with n and its 95 %
     interval."""
-    return insight.investment(portfolio_id, by)
+    return insight.investment(insight.history(portfolio_id, principal), by)
 
 
 @router.get(
@@ -50,9 +53,9 @@ def investment(
     responses={**errors(404), **PNG},
 )
 def investment_plot(
-    insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery, by: Grouping = "stage"
+    insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery, by: Grouping = "stage"
 ) -> Response:
-    report = insight.investment(portfolio_id, by)
+    report = insight.investment(insight.history(portfolio_id, principal), by)
     shown = by if by not in ("all", "opportunity") else "stage"
     return Response(investment_png(report, shown), media_type="image/png")
 
@@ -60,9 +63,11 @@ def investment_plot(
 @router.get(
     "/calibration", summary="Assumed against observed win probability", responses=errors(404)
 )
-def calibration(insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery) -> CalibrationReport:
+def calibration(
+    insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery
+) -> CalibrationReport:
     """The reliability table per stage, industry, tier, region and probability bin."""
-    return insight.calibration(portfolio_id)
+    return insight.calibration(insight.history(portfolio_id, principal))
 
 
 @router.get(
@@ -72,15 +77,18 @@ def calibration(insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery) ->
     responses={**errors(404), **PNG},
 )
 def calibration_plot(
-    insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery, by: Dimension = "stage"
+    insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery, by: Dimension = "stage"
 ) -> Response:
-    return Response(reliability_png(insight.calibration(portfolio_id), by), media_type="image/png")
+    return Response(
+        reliability_png(insight.calibration(insight.history(portfolio_id, principal)), by),
+        media_type="image/png",
+    )
 
 
 @router.get("/contribution", summary="Contribution per engineer", responses=errors(404))
 def contribution(
     insight: InsightDep,
-    _: Reader,
+    principal: Reader,
     portfolio_id: PortfolioQuery,
     engineer_id: Annotated[
         str | None, Query(max_length=200, description="Only this engineer.")
@@ -88,19 +96,19 @@ def contribution(
 ) -> ContributionReport:
     """Hours by opportunity, value supported and won, planned against actual, utilization,
     and the method in words; no single score."""
-    return insight.contribution(portfolio_id, engineer_id)
+    return insight.contribution(insight.history(portfolio_id, principal), engineer_id)
 
 
 @router.get("/ratios", summary="Staffing ratios from evidence", responses=errors(404))
-def ratios(insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery) -> EvidenceReport:
+def ratios(insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery) -> EvidenceReport:
     """Presales:sales per region and industry, covered and won value per presales hour."""
-    return insight.ratios(portfolio_id)
+    return insight.ratios(insight.history(portfolio_id, principal))
 
 
 @router.get("/planned-vs-actual", summary="Planned against actual hours", responses=errors(404))
 def planned_vs_actual(
-    insight: InsightDep, _: Reader, portfolio_id: PortfolioQuery
+    insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery
 ) -> list[PlannedActual]:
     """Per engineer, opportunity and ISO week: hours planned by the runs and hours reported
     (null when the engineer reported nothing that week)."""
-    return insight.planned_vs_actual(portfolio_id)
+    return insight.planned_vs_actual(insight.history(portfolio_id, principal))

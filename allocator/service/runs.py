@@ -34,13 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from pydantic import BaseModel
 
 from allocator import __version__
 from allocator.errors import InputIssue, InvalidInputError, NotFoundError
-from allocator.insight.feedback import FedPortfolio
 from allocator.io.comparison import Comparison
 from allocator.model import (
     Allocation,
@@ -81,6 +80,9 @@ from allocator.service.ledger import Checkpoint, Verdict, canonical
 from allocator.service.portfolios import PortfolioEntry
 from allocator.service.seals import SealMismatchError
 from allocator.service.settings import Settings
+
+if TYPE_CHECKING:  # Only a type: importing insight would load pandas into the store.
+    from allocator.insight.feedback import FedPortfolio
 
 log = logging.getLogger("allocator.runs")
 
@@ -202,7 +204,7 @@ class RunFilter:
     """Only this team's runs; None: every team's (auditors)."""
 
 
-Feeder: TypeAlias = Callable[[Portfolio, str], FedPortfolio]
+Feeder: TypeAlias = Callable[[Portfolio, str], "FedPortfolio"]
 """(snapshot, ISO week the run starts) -> the snapshot with the recorded actuals taken in."""
 
 

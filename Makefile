@@ -34,10 +34,10 @@ lint: $(STAMP)
 	$(BIN)/mypy allocator
 
 test: lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist worksteal -q
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -n 2 -q -m "not slow and not service"
+	$(BIN)/pytest -n 2 --dist worksteal -q -m "not slow and not service"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -122,3 +122,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if item.path.name in SERVICE_MODULES:
             item.add_marker(pytest.mark.service)
+    # Modules with slow tests (servers, browsers, processes) run first, each module kept whole
+    # (its module fixtures are set up once): a long test started last would hold one worker
+    # while the other has nothing left to take.
+    has_slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in has_slow)

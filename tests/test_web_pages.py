@@ -7,6 +7,7 @@ through the import form and one weekly run solved (1 s) are shared by the module
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import time
@@ -248,6 +249,9 @@ def test_a_runs_plan_downloads_as_the_workbook_and_the_crm_csv(web: Web) -> None
     assert {"By engineer", "By opportunity", "Unstaffed"} <= set(sheets)
     crm = client.get("/app/runs/1/plan.csv")
     assert crm.status_code == 200 and crm.text.splitlines()[0].startswith("crm_id")
+    # Unstaffed opportunities say why in words (the run's look-ups), not the generic text.
+    reasons = [r["reason"] for r in csv.DictReader(io.StringIO(crm.text)) if r["staffed"] == "no"]
+    assert reasons and any(" is taken: " in reason for reason in reasons)
     unknown = client.get("/app/runs/1/plan.pdf")
     assert unknown.status_code == 404 and "plan.xlsx or plan.csv" in unknown.text
     assert client.get("/app/runs/999/plan.csv").status_code == 404

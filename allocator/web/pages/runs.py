@@ -4,6 +4,7 @@ its summary next to the status quo and the greedy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -11,7 +12,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import AllocatorError, NotFoundError
-from allocator.io.exports import plan_csv, plan_xlsx_bytes
+from allocator.explain.explanations import unstaffed_in_words
+from allocator.io.exports import Reasons, plan_csv, plan_xlsx_bytes
+from allocator.model import Allocation, Portfolio
 from allocator.service.keys import Permission, PermissionDeniedError
 from allocator.web.pages.kit import (
     SignedIn,
@@ -114,7 +117,7 @@ async def summary(request: Request, session: SignedIn, run_id: RunId) -> HTMLRes
     return render(request, "run_summary.html", session, rows=rows, run_id=run_id)
 
 
-EXPORTS = {
+EXPORTS: dict[str, tuple[str, Callable[[Portfolio, Allocation, Reasons], bytes | str]]] = {
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", plan_xlsx_bytes),
     "csv": ("text/csv; charset=utf-8", plan_csv),
 }
@@ -137,7 +140,17 @@ async def plan_export(request: Request, session: SignedIn, run_id: RunId, kind: 
     except AllocatorError as error:
         status = 404 if isinstance(error, NotFoundError) else 409
         return render(request, "error.html", session, status, title="No plan", message=str(error))
-    body = await run_in_threadpool(write, portfolio, allocation)
+    workspace = workspace_of(request)
+
+    def written() -> bytes | str:
+        """The file, each unstaffed opportunity with the binding reason in words, read off
+        the run's look-ups the board and the drawer share (built once per run)."""
+        reasons = {}
+        if allocation.status.has_solution:
+            reasons = unstaffed_in_words(workspace.explained(run_id, session.principal))
+        return write(portfolio, allocation, reasons)
+
+    body = await run_in_threadpool(written)
     name = f"run-{run_id}-plan.{kind}"
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}

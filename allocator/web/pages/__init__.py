@@ -4,10 +4,14 @@ FastAPI app, over the same services as the API (runs, explanations, the workspac
     home      sign in / out, the start page, the local API documentation
     requests  the request form (role requester) and each request's life
     plan      pipeline and team: lists with filters, sorting and paging, edits, import
+    timeoff   an engineer's time off, as ranges of weeks, added and removed
     runs      the weekly run: submit, live progress, cancel, summary
     board     engineers x weeks by utilization, unstaffed demand, the explanation drawer
+    contrast  the drawer's contrast of an opportunity with another
     fairness  coverage by requester seniority, region, industry and tier vs the status quo
     whatif    scenarios built in a form, solved by the workers, compared with plots
+    hiring    hiring recommendations and the ratio sweep, queued as scenario sets
+    insight   the investment, calibration and contribution reports; actuals and outcomes
     audit     the chain's verification, every run's inputs and result, a diff of two runs
 
 `mount(app, store)` adds them, the static files (one CSS file; htmx, Swagger UI and ReDoc
@@ -22,7 +26,20 @@ from fastapi.staticfiles import StaticFiles
 
 from allocator.service.runs import RunService
 from allocator.service.workspace import WorkspaceService, WorkspaceStore
-from allocator.web.pages import audit, board, fairness, home, plan, requests, runs, whatif
+from allocator.web.pages import (
+    audit,
+    board,
+    contrast,
+    fairness,
+    hiring,
+    home,
+    insight,
+    plan,
+    requests,
+    runs,
+    timeoff,
+    whatif,
+)
 from allocator.web.pages.curve import progress_curve
 from allocator.web.pages.kit import (
     WEB,
@@ -40,7 +57,20 @@ def mount(app: FastAPI, store: WorkspaceStore) -> None:
     app.state.workspace = WorkspaceService(store, service)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     templates.env.globals["progress_curve"] = progress_curve  # run_progress.html draws it.
-    for module in (home, requests, plan, runs, board, fairness, whatif, audit):
+    for module in (
+        home,
+        requests,
+        plan,
+        timeoff,
+        runs,
+        board,
+        contrast,
+        fairness,
+        whatif,
+        hiring,
+        insight,
+        audit,
+    ):
         app.include_router(module.router)
     app.add_exception_handler(SignInNeeded, _sign_in)
     app.add_exception_handler(PageForbidden, _forbidden)

@@ -17,6 +17,7 @@ with one line per problem.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -495,29 +496,34 @@ def _import(
     )
 
 
-@import_app.command("actuals")
-def import_actuals(
-    file: FileArg,
-    portfolio_id: PortfolioIdOption = None,
-    actor: ActorOption = "cli",
-    team: TeamOption = "default",
-    mapping: MappingFileOption = None,
-    skip_bad: SkipBadOption = False,
-) -> None:
-    """Hours spent: engineer_id, opportunity_id, week (ISO week like 2026-W45), hours; or a
-    timesheet export through --mapping (hours by day summed per ISO week)."""
-    _import("actuals", file, portfolio_id, actor, team, mapping, skip_bad)
+def _import_command(kind: str, doc: str) -> Callable[..., None]:
+    """The `allocator import actuals|outcomes` command: the same options for both kinds."""
+
+    def command(
+        file: FileArg,
+        portfolio_id: PortfolioIdOption = None,
+        actor: ActorOption = "cli",
+        team: TeamOption = "default",
+        mapping: MappingFileOption = None,
+        skip_bad: SkipBadOption = False,
+    ) -> None:
+        _import(kind, file, portfolio_id, actor, team, mapping, skip_bad)
+
+    command.__doc__ = doc
+    return command
 
 
-@import_app.command("outcomes")
-def import_outcomes(
-    file: FileArg,
-    portfolio_id: PortfolioIdOption = None,
-    actor: ActorOption = "cli",
-    team: TeamOption = "default",
-    mapping: MappingFileOption = None,
-    skip_bad: SkipBadOption = False,
-) -> None:
-    """Deal outcomes: opportunity_id, outcome (won|lost|no_decision|open), value (won only),
-    date (YYYY-MM-DD); or a CRM report through --mapping (stages mapped to outcomes)."""
-    _import("outcomes", file, portfolio_id, actor, team, mapping, skip_bad)
+import_app.command("actuals")(
+    _import_command(
+        "actuals",
+        "Hours spent: engineer_id, opportunity_id, week (ISO week like 2026-W45), hours; or a "
+        "timesheet export through --mapping (hours by day summed per ISO week).",
+    )
+)
+import_app.command("outcomes")(
+    _import_command(
+        "outcomes",
+        "Deal outcomes: opportunity_id, outcome (won|lost|no_decision|open), value (won only), "
+        "date (YYYY-MM-DD); or a CRM report through --mapping (stages mapped to outcomes).",
+    )
+)

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from test_web_pages import SAMPLE, Web
 
 from allocator.api import create_app
-from allocator.service.keys import Role, hash_key, new_key
+from allocator.service.keys import DEFAULT_TEAM, Role, hash_key, new_key
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 
@@ -29,16 +29,18 @@ pytestmark = pytest.mark.service
 
 
 @contextmanager
-def sample_web(folder: Path, roles: dict[str, Role]) -> Iterator[Web]:
-    """The app over a new SQLite file in `folder` with a key per role, one worker, the
-    sample imported through the import form and run 1 solved (1 s)."""
+def sample_web(folder: Path, roles: dict[str, Role | tuple[Role, str]]) -> Iterator[Web]:
+    """The app over a new SQLite file in `folder` with a key per role (of the default team,
+    or of the team given with it), one worker, the sample imported through the import form
+    by `planner` and run 1 solved (1 s)."""
     url = f"sqlite:///{folder / 'web.db'}"
     store = Store(url)
     store.migrate()
     keys = {}
-    for name, role in roles.items():
+    for name, given in roles.items():
+        role, team = given if isinstance(given, tuple) else (given, DEFAULT_TEAM)
         keys[name] = new_key()
-        store.add_key(name, role, hash_key(keys[name]))
+        store.add_key(name, role, hash_key(keys[name]), team=team)
     store.close()
     app = create_app(Settings(database_url=url, workers=1, poll_seconds=0.1))
     with TestClient(app):
@@ -55,7 +57,12 @@ def sample_web(folder: Path, roles: dict[str, Role]) -> Iterator[Web]:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    roles = {"planner": Role.PLANNER, "viewer": Role.VIEWER, "sam": Role.REQUESTER}
+    roles: dict[str, Role | tuple[Role, str]] = {
+        "planner": Role.PLANNER,
+        "viewer": Role.VIEWER,
+        "sam": Role.REQUESTER,
+        "emil": (Role.PLANNER, "emea"),
+    }
     with sample_web(tmp_path_factory.mktemp("insight"), roles) as web:
         yield web
 
@@ -274,3 +281,28 @@ def test_the_run_page_draws_the_progress_curve_the_worker_recorded(web: Web) -> 
     assert '<svg id="curve"' in page and "seconds of search" in page
     assert 'class="objective" points="' in page
     assert f"({len(run.trail)} points over" in page
+
+
+EMEA_OUTCOMES = b"opportunity_id,outcome,value,date\nOPP-00150,won,5,2026-11-02\n"
+
+
+def test_another_teams_actuals_and_outcomes_stay_out_of_the_reports(web: Web) -> None:
+    """Team emea has no plan yet: its reports say so, its form has no plan to check against;
+    what it uploads is stored under its team and never counted in the default team's."""
+    emil = web.client("emil")
+    empty = emil.get("/app/reports/investment/part").text
+    assert "No investment report" in empty and "emea" in empty
+    refused = web.post("emil", "/app/actuals", engineer_id="ENG-0001", opportunity_id="OPP-00001",
+                       week="2026-W49", hours="3")  # fmt: skip
+    assert refused.status_code == 409 and "emea" in refused.text
+    before = report(web, "/app/reports/investment/part?by=tier")
+    decided = before.split('<th scope="row">all</th>')[1].split("</tr>")[0]
+    uploaded = emil.post(
+        "/app/actuals/upload",
+        data={"csrf": web.csrf("emil"), "kind": "outcomes"},
+        files={"file": ("emea.csv", EMEA_OUTCOMES, "text/csv")},
+    )
+    assert uploaded.status_code == 200 and "Stored 1 row of outcomes" in uploaded.text
+    after = report(web, "/app/reports/investment/part?by=tier")  # Recomputed: a new import.
+    assert after.split('<th scope="row">all</th>')[1].split("</tr>")[0] == decided
+    assert "2026-11-02" not in after

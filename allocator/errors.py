@@ -34,7 +34,8 @@ class InputIssue:
             place = self.where
         elif self.where.startswith("$"):  # A JSON path: `$.demands[13].hours`.
             place = f"{self.where}.{self.field}"
-        elif " row " in self.where or self.where.endswith(".csv"):  # `demands.csv row 15`.
+        elif " row " in self.where or " rows " in self.where or self.where.endswith(".csv"):
+            # `demands.csv row 15`, or `timesheet.csv rows 2, 5` for cells summed together.
             place = f"{self.where}, column {self.field}"
         else:  # A file or record: `policy.json, field load_penalty`.
             place = f"{self.where}, field {self.field}"

@@ -89,6 +89,25 @@ def test_bad_rows_are_named_with_file_row_column_and_value(tmp_path: Path) -> No
     ]
 
 
+def test_days_adding_up_to_more_than_a_week_are_named_with_their_rows(tmp_path: Path) -> None:
+    sheet = tmp_path / "hours.csv"
+    days = [f"2026-12-{day:02d},E1,A,O1,x,24" for day in range(7, 14)]  # 7 x 24 = 168: fine
+    sheet.write_text(
+        "Date,Employee ID,Employee,Project Code,Activity,Hours\n"
+        + "\n".join([*days, "2026-12-07,E2,B,O1,x,100", "2026-12-08,E2,B,O1,x,70"])
+        + "\n"
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        record_rows(sheet, load_mapping(IMPORTS / "timesheet.toml"))
+    assert [str(issue) for issue in caught.value.issues] == [
+        "hours.csv rows 9, 10, column Hours: the hours of E2 on O1 in 2026-W50 add up to more "
+        "than 168 (got 170.0)"
+    ]
+    kept = record_rows(sheet, load_mapping(IMPORTS / "timesheet.toml"), skip_bad=True)
+    assert [(r["engineer_id"], r["hours"]) for r in kept.rows] == [("E1", "168.0")]
+    assert kept.report.imported == 7
+
+
 def test_a_mapping_of_another_kind_is_refused() -> None:
     with pytest.raises(InvalidInputError) as caught:
         record_rows(IMPORTS / "timesheet.csv", load_mapping(IMPORTS / "salesforce.toml"))

@@ -586,6 +586,14 @@ def _actual_rows(path: Path, table: Table, mapping: Mapping, report: ImportRepor
         hours[key] = round(hours.get(key, 0.0) + spent, 2)
         sources.setdefault(key, []).append(number)
         report.imported += 1
+    for key, total in list(hours.items()):
+        if total > 168:  # Days that add up to more than a week holds.
+            lines = ", ".join(map(str, sources[key]))
+            column = mapping.columns["hours"]
+            message = f"the hours of {key[0]} on {key[1]} in {key[2]} add up to more than 168"
+            report.bad.append(InputIssue(f"{path.name} rows {lines}", column, message, total))
+            report.imported -= len(sources.pop(key))
+            del hours[key]
     rows = [
         {"engineer_id": e, "opportunity_id": o, "week": w, "hours": str(h)}
         for (e, o, w), h in hours.items()

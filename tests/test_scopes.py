@@ -262,6 +262,8 @@ def test_each_team_plans_and_runs_in_its_own_workspace_and_auditors_see_all(
     assert audrey.get(f"/app/audit/diff?a={north_run}&b={south_run}").status_code == 200
     every = audrey.get("/app/audit").text
     assert f"/app/runs/{north_run}" in every and f"/app/runs/{south_run}" in every
+    for team in ("audit", "north", "south"):  # The chooser offers the known teams.
+        assert f'<option value="{team}">' in every
     chosen = web.post("audrey", "/app/scope", team="south", next="/app/runs")
     assert chosen.status_code == 303 and chosen.headers["location"] == "/app/runs"
     assert _plan_name(web, "audrey") == "generated-12x30-seed2"

@@ -102,6 +102,7 @@ class WorkspaceStore(Protocol):
         self, team: str | None, requester: str | None, limit: int, offset: int
     ) -> tuple[list[PlanRequest], int]: ...
     def get_plan_request(self, request_id: int) -> PlanRequest: ...
+    def teams(self) -> list[str]: ...
     def link_plan_requests(self, team: str, opportunity_ids: list[str], run_id: int) -> int: ...
 
 
@@ -194,6 +195,11 @@ class WorkspaceService:
         if not principal.sees(chosen):
             raise NotFoundError(f"no workspace of team {chosen!r}")
         return chosen
+
+    def teams(self, principal: Principal) -> list[str]:
+        """The teams `principal` may look at: every team a key or a workspace names for an
+        auditor, their own otherwise."""
+        return self.store.teams() if principal.sees_all else [principal.team]
 
     def exists(self, principal: Principal, team: str | None = None) -> bool:
         return self.store.workspace_version(self.team_of(principal, team)) is not None

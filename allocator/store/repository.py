@@ -1055,6 +1055,14 @@ class Store:
             ).all()
         return [_plan_request(row) for row in rows], total
 
+    def teams(self) -> list[str]:
+        """Every team a key or a workspace names, sorted."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(api_keys.c.team).union(select(workspace_table.c.team))
+            ).scalars()
+            return sorted(set(found))
+
     def get_plan_request(self, request_id: int) -> PlanRequest:
         with self.engine.connect() as connection:
             row = connection.execute(

@@ -56,6 +56,7 @@ def audit(
         pages=max(1, -(-total // PAGE)),
         values={},
         problems={},
+        teams=workspace_of(request).teams(session.principal),
     )
 
 
@@ -148,6 +149,7 @@ async def diff(
             pages=max(1, -(-total // PAGE)),
             values=values,
             problems=problems,
+            teams=workspace.teams(session.principal),
         )
     changed = moves(first[1], second.allocation)
     rows = []

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from test_run_comparison import refuse_solvers
 from test_web_insight import sample_web
-from test_web_pages import SAMPLE, Web
+from test_web_pages import SAMPLE, Web, _request_form
 
 from allocator.io.formats import load_portfolio
 from allocator.service.keys import Role
@@ -28,7 +28,11 @@ pytestmark = pytest.mark.service
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    roles = {"planner": Role.PLANNER, "viewer": Role.VIEWER}
+    roles: dict[str, Role | tuple[Role, str]] = {
+        "planner": Role.PLANNER,
+        "viewer": Role.VIEWER,
+        "rita": Role.REQUESTER,
+    }
     with sample_web(tmp_path_factory.mktemp("planning"), roles) as web:
         yield web
 
@@ -256,3 +260,14 @@ def test_bad_time_off_names_the_field_and_changes_nothing(
     assert plan_time_off(web, engineer) == before
     unknown = web.client("planner").get("/app/engineers/ENG-NOPE/time-off")
     assert unknown.status_code == 404
+
+
+def test_a_staffed_request_names_its_weeks_as_the_plan_labels_them(web: Web) -> None:
+    form = _request_form(value="50000000", win_probability="0.9", **{"roles.0.hours": "2"})
+    filed = web.post("rita", "/app/requests/new", **form)
+    assert filed.status_code == 303, filed.text[:300]
+    run = web.post("planner", "/app/runs", time_limit="1")
+    web.wait(int(run.headers["location"].rsplit("/", 1)[1]))
+    page = web.client("rita").get(filed.headers["location"]).text
+    assert "Staffed in run" in page
+    assert re.search(r"<td>week 1, week 2</td>", page), page.split("<tbody>")[-1][:300]

@@ -176,7 +176,11 @@ def show_request(
         found = workspace.request(request_id, session.principal)
     except NotFoundError as error:
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
-    return render(request, "request.html", session, life=workspace.life(found))
+    try:  # Staffed weeks shown as the plan labels them (with their ISO weeks).
+        label = workspace.plan(session.principal).week_label
+    except NotFoundError:
+        label = "week {}".format
+    return render(request, "request.html", session, life=workspace.life(found), week=label)
 
 
 def _values_of(content: dict[str, Any]) -> dict[str, str]:

@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from allocator.errors import InputIssue, InvalidInputError
-from allocator.io.formats import Table, load_portfolio, read_workbook, write_portfolio_csv
+from allocator.io.formats import (
+    ExcelLimits,
+    Table,
+    load_portfolio,
+    read_workbook,
+    write_portfolio_csv,
+)
 from allocator.io.mapping import OUTCOME_KINDS, Mapping, Template
 from allocator.model import (
     OpportunityType,
@@ -76,13 +83,14 @@ class Horizon:
 # Reading an export
 
 
-def read_export(path: Path, mapping: Mapping) -> Table:
-    """The rows of a .csv or .xlsx export as text keyed by header; placeholders blanked."""
+def read_export(path: Path, mapping: Mapping, limits: ExcelLimits | None = None) -> Table:
+    """The rows of a .csv or .xlsx export as text keyed by header; placeholders blanked. A
+    workbook is read within `limits` (an upload's, from the service's settings)."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InvalidInputError([InputIssue(str(path), "", "no such file")])
     if suffix in (".xlsx", ".xlsm"):
-        sheets = read_workbook(path)
+        sheets = read_workbook(path, limits or ExcelLimits())
         name = mapping.file.sheet or next(iter(sheets), None)
         if name is None or name not in sheets:
             raise InvalidInputError(
@@ -548,7 +556,9 @@ class RecordRows:
         return f"{self.report.source} {word} {', '.join(map(str, lines))}"
 
 
-def record_rows(source: Path, mapping: Mapping, *, skip_bad: bool = False) -> RecordRows:
+def record_rows(
+    source: Path, mapping: Mapping, *, skip_bad: bool = False, limits: ExcelLimits | None = None
+) -> RecordRows:
     """Read an `actuals` or `outcomes` export through its mapping. Timesheet rows by date are
     summed per engineer, opportunity and ISO week; an outcome cell is mapped by `[outcomes]`;
     a value is kept for won deals only (a CRM report gives lost deals their amount too). Every
@@ -558,12 +568,34 @@ def record_rows(source: Path, mapping: Mapping, *, skip_bad: bool = False) -> Re
         message = "must be actuals or outcomes for this import"
         raise InvalidInputError([InputIssue("--mapping", "kind", message, mapping.kind)])
     report = ImportReport(source=source.name)
-    table = read_export(source, mapping)
+    table = read_export(source, mapping, limits)
     read = _actual_rows if mapping.kind == "actuals" else _outcome_rows
     found = read(source, table, mapping, report)
     if report.bad and not skip_bad:
         raise InvalidInputError(report.bad)
     return found
+
+
+def uploaded_record_rows(
+    name: str, data: bytes, mapping: Mapping, limits: ExcelLimits | None = None
+) -> RecordRows:
+    """`record_rows` of an uploaded export (`name` its file name, .csv or .xlsx), read from a
+    private temporary folder; messages name the upload."""
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="allocator-import-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            found = record_rows(path, mapping, limits=limits)
+        except InvalidInputError as error:
+            renamed = [_renamed(issue, path.name, name) for issue in error.issues]
+            raise InvalidInputError(renamed) from None
+    found.report.source = name
+    return found
+
+
+def _renamed(issue: InputIssue, old: str, new: str) -> InputIssue:
+    return InputIssue(issue.where.replace(old, new, 1), issue.field, issue.message, issue.value)
 
 
 def _actual_rows(path: Path, table: Table, mapping: Mapping, report: ImportReport) -> RecordRows:

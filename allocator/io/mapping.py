@@ -207,19 +207,24 @@ def load_mapping(path: str | Path) -> Mapping:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InvalidInputError([InputIssue(str(path), "", f"cannot be read: {reason}")]) from None
+    return parse_mapping(text, path.name)
+
+
+def parse_mapping(text: bytes, name: str) -> Mapping:
+    """Check a mapping given as the bytes of a TOML file called `name` (an upload)."""
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInputError(
-            [InputIssue(path.name, "", f"is not valid TOML: {error}")]
-        ) from None
+        raise InvalidInputError([InputIssue(name, "", f"is not valid TOML: {error}")]) from None
     try:
         return Mapping.model_validate(data)
     except ValidationError as error:
 
         def place(loc: tuple[str | int, ...]) -> tuple[str, str, tuple[str | int, ...]]:
-            return path.name, ".".join(str(part) for part in loc), loc
+            return name, ".".join(str(part) for part in loc), loc
 
         raise InvalidInputError(problems(error, place)) from None

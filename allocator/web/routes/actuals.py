@@ -15,6 +15,8 @@ from starlette.datastructures import UploadFile
 from allocator.errors import InputIssue, InvalidInputError
 from allocator.insight.records import Actual, Outcome
 from allocator.io.formats import ExcelLimits
+from allocator.io.imports import uploaded_record_rows
+from allocator.io.mapping import parse_mapping
 from allocator.service.insight import ImportEntry, rows_from_file, rows_from_json
 from allocator.web.routes.deps import Planner, Reader
 from allocator.web.routes.insightdeps import InsightDep
@@ -51,7 +53,9 @@ def _body(kind: str, columns: str) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "description": f'JSON `{{"rows": [...]}}` with objects of {columns}, or one '
-            f"CSV or .xlsx file with those columns (multipart/form-data, field `file`).",
+            f"CSV or .xlsx file with those columns (multipart/form-data, field `file`), or "
+            f"an export of any layout with its mapping (a second part `mapping`, a .toml of "
+            f"kind {kind}; docs/imports.md).",
             "content": {
                 "application/json": {
                     "schema": {
@@ -63,13 +67,27 @@ def _body(kind: str, columns: str) -> dict[str, Any]:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "mapping": {"type": "string", "format": "binary"},
+                        },
                         "required": ["file"],
                     }
                 },
             },
         }
     }
+
+
+def _mapped(
+    kind: str, name: str, data: bytes, mapping: tuple[str, bytes], limits: ExcelLimits
+) -> list[dict[str, str]]:
+    """An export read through its uploaded mapping, which must be of this `kind`."""
+    mapping_name = mapping[0].replace("\\", "/").rsplit("/", 1)[-1][:100] or "mapping.toml"
+    read = parse_mapping(mapping[1], mapping_name)
+    if read.kind != kind:
+        raise InvalidInputError([InputIssue(mapping_name, "kind", f"is not {kind!r}", read.kind)])
+    return uploaded_record_rows(name, data, read, limits).rows
 
 
 async def _rows(request: Request, kind: str) -> tuple[str, list[dict[str, str]], bool]:
@@ -88,26 +106,31 @@ async def _rows(request: Request, kind: str) -> tuple[str, list[dict[str, str]],
         return "request body", rows_from_json(records, kind), True
     if content_type == "multipart/form-data":
         try:
-            form = await request.form(max_files=1, max_fields=1)
+            form = await request.form(max_files=2, max_fields=2)
         except Exception as error:  # The multipart parser raises several kinds.
             message = f"is not valid multipart/form-data with one file: {error}"
             raise InvalidInputError([InputIssue("request body", "", message)]) from None
         try:
-            files = [
-                (item.filename or "", await item.read())
-                for _, item in form.multi_items()
+            files = {
+                field: (item.filename or "", await item.read())
+                for field, item in form.multi_items()
                 if isinstance(item, UploadFile)
-            ]
+            }
         finally:
             await form.close()
+        mapping = files.pop("mapping", None)
         if len(files) != 1:
-            raise InvalidInputError([InputIssue("request body", "", "must hold exactly one file")])
-        name, data_bytes = files[0]
+            message = "must hold exactly one file (and optionally its `mapping`)"
+            raise InvalidInputError([InputIssue("request body", "", message)])
+        name, data_bytes = next(iter(files.values()))
         name = name.replace("\\", "/").rsplit("/", 1)[-1] or f"{kind}.csv"
         if not name.lower().endswith((".csv", ".xlsx")):
             raise InvalidInputError([InputIssue(name[:100], "", "must be a .csv or .xlsx file")])
         settings = request.app.state.service.settings
         limits = ExcelLimits(settings.max_xlsx_cells, settings.max_xlsx_bytes)
+        if mapping is not None:
+            rows = await run_in_threadpool(_mapped, kind, name, data_bytes, mapping, limits)
+            return name, rows, False
         return name, await run_in_threadpool(rows_from_file, name, data_bytes, limits), False
     raise UnsupportedMediaTypeError(
         f"send {kind} as application/json rows or as one file in multipart/form-data, "

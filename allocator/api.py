@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -191,8 +191,11 @@ def _problem(issue: InputIssue) -> Problem:
     )
 
 
-async def _allocator_error(_: Request, error: Exception) -> JSONResponse:
+async def _allocator_error(request: Request, error: Exception) -> Response:
     status = next((code for kind, code in STATUS if isinstance(error, kind)), 400)
+    page = pages.error_page(request, status, str(error))  # Under /app: the app's error page.
+    if page is not None:
+        return page
     problems = None
     if isinstance(error, InvalidInputError):
         problems = [_problem(issue) for issue in error.issues[:200]]

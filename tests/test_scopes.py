@@ -271,6 +271,12 @@ def test_each_team_plans_and_runs_in_its_own_workspace_and_auditors_see_all(
     assert f"/app/runs/{south_run}" in south_only and f"/app/runs/{north_run}" not in south_only
     assert f"/app/runs/{north_run}" not in audrey.get("/app/audit").text
     assert web.post("north", "/app/scope", team="south").status_code == 403  # Auditors only.
+    # A team without a plan: the app's error page (HTML), not the API's JSON.
+    assert web.post("audrey", "/app/scope", team="nobody").status_code == 303
+    empty = audrey.get("/app/pipeline")
+    assert empty.status_code == 404 and empty.headers["content-type"].startswith("text/html")
+    assert "the workspace of team &#39;nobody&#39; is empty" in empty.text
+    assert audrey.get("/v1/runs/999").headers["content-type"] == "application/json"
     assert _plan_name(web, "north") == "sample"
 
 

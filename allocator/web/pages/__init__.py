@@ -83,5 +83,18 @@ async def _sign_in(request: Request, error: Exception) -> Response:
     return to_sign_in(error.back)
 
 
+PAGE_TITLES = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 429: "Busy"}
+
+
+def error_page(request: Request, status: int, message: str) -> Response | None:
+    """A service error raised under a page (`/app/...`) as the app's error page with its
+    status (an empty workspace, another team's thing); None for the API's paths, which answer
+    JSON."""
+    if not request.url.path.startswith("/app/") and request.url.path != "/app":
+        return None
+    title = PAGE_TITLES.get(status, "Not done")
+    return render(request, "error.html", None, status=status, title=title, message=message)
+
+
 async def _forbidden(request: Request, error: Exception) -> Response:
     return render(request, "error.html", None, status=403, title="Not allowed", message=str(error))

@@ -53,6 +53,8 @@ class Tally:
     accepted: list[int] = field(default_factory=list)
     refused: int = 0
     ended: dict[int, str] = field(default_factory=dict)
+    poll_errors: list[str] = field(default_factory=list)
+    """Answers other than 200 to the submitters' polls (read again after 0.5 s)."""
 
 
 def make_keys(url: str) -> tuple[str, str]:
@@ -160,9 +162,12 @@ async def wait_until_ended(
     client: httpx.AsyncClient, tally: Tally, run_id: int, deadline: float
 ) -> None:
     while time.monotonic() < deadline:
-        state = (await client.get(f"/v1/runs/{run_id}")).json()
-        if "status" not in state:
-            raise SystemExit(f"run {run_id} could not be read: {state}")
+        answer = await client.get(f"/v1/runs/{run_id}")
+        state = answer.json()
+        if answer.status_code != 200 or "status" not in state:
+            tally.poll_errors.append(f"run {run_id}: {answer.status_code} {state}")
+            await asyncio.sleep(0.5)
+            continue
         if state["status"] in ENDED:
             tally.ended[run_id] = state["status"]
             return
@@ -277,6 +282,9 @@ def main() -> None:
             f"p99 {1000 * percentile(reads, 0.99):.1f} ms, max {1000 * max(reads):.1f} ms, "
             f"errors {tally.read_errors}"
         )
+    if tally.poll_errors:
+        print(f"submitters' polls answered other than 200: {len(tally.poll_errors)}, first:")
+        print(f"  {tally.poll_errors[0][:400]}")
     print(
         f"runs: {len(tally.accepted)} accepted, {tally.refused} answered 429, "
         f"{completed} completed (done); every accepted run completed: {'yes' if every else 'NO'}"

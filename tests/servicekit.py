@@ -59,6 +59,18 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def migrated_store(backend: str, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on an empty database of `backend` (`database_url`), closed after."""
+    with database_url(backend, tmp_path) as url:
+        store = Store(url)
+        store.migrate()
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def add_key(url: str, role: Role, name: str) -> str:
     """A new key stored directly (the CLI's `keys create` is tested on its own)."""
     store = Store(url)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from servicekit import BACKENDS, database_url
+from servicekit import BACKENDS, database_url, migrated_store
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -45,13 +45,8 @@ KINDS = [JobKind.RUN, JobKind.SCENARIO_SET]
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with database_url(request.param, tmp_path) as url:
-        opened = Store(url)
-        opened.migrate()
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with migrated_store(request.param, tmp_path) as opened:
+        yield opened
 
 
 def new(

@@ -95,9 +95,9 @@ def list_runs(
 @router.get("/{run_id}", summary="Read a run", responses=errors(404))  # Scoped inside.
 async def get_run(run_id: RunId, service: ServiceDep, principal: Reader) -> RunOut:
     """Status, progress while running (best objective and gap so far), timings, outcome."""
-    # Answered on the event loop itself: clients poll it, and it is two indexed reads (the
-    # job with its team, the heads of its sealed records; their figures are cached), well
-    # under a millisecond each: cheaper than a hop to the thread pool on a busy machine.
+    # Answered on the event loop itself: clients poll it, and it is one statement (the job
+    # with its team and the hashes of its sealed records, whose figures are cached). Measured
+    # under load: as fast as a hop to the thread pool, which costs a third more CPU per read.
     return RunOut.of(service.get_run(run_id, principal), _now())
 
 

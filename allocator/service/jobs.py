@@ -705,7 +705,7 @@ def work(open_store: StoreFactory, settings: Settings, parent_pid: int) -> None:
     die_with_parent(parent_pid, settings.poll_seconds)
     cap_memory(settings.worker_memory_mb)  # One job cannot take the machine down.
     name = worker_name(os.getpid())
-    _lower_priority(settings.worker_niceness)
+    lower_priority(settings.worker_niceness)
     store = open_store()
     try:
         while os.getppid() == parent_pid:
@@ -729,7 +729,7 @@ def process_next(
     return True
 
 
-def _lower_priority(niceness: int) -> None:
+def lower_priority(niceness: int) -> None:
     """Renice every thread of this process (Linux keeps niceness per thread; the threads the
     solver starts later inherit it)."""
     if not niceness:
@@ -802,7 +802,13 @@ def execute(
         if store.job_cancel_requested(job.kind, job.id, job.lease):
             watch.stop.set()  # Cancelled between its claim and now.
         inputs = spec.load(store, job, settings)
-        outcome = spec.handler(inputs, on_progress, watch.stop)
+        if settings.ray_address:  # On the Ray cluster; all the rest stays here.
+            from allocator.service.remote import ray_runner
+
+            runner = ray_runner(settings.ray_address, settings.worker_niceness)
+            outcome = runner.run(job.kind, inputs, on_progress, watch.stop)
+        else:
+            outcome = spec.handler(inputs, on_progress, watch.stop)
     except Exception as failure:
         log.error("%s failed:\n%s", job.label, traceback.format_exc())
         error = failure_text(failure)

@@ -424,8 +424,9 @@ def _load(store: JobStore, job: JobState, settings: Settings) -> Any:
         time_limit=accepted.parameters.time_limit,
         seed=accepted.parameters.seed,
         warm_start=accepted.parameters.warm_start,
-        # The worker is a process of its own already: a pool of more only with more workers.
-        executor="local" if settings.workers > 1 else "serial",
+        # The worker is a process of its own already: a pool of more only with more workers;
+        # on a Ray cluster, the sweep's solves are Ray tasks of their own.
+        executor="ray" if settings.ray_address else "local" if settings.workers > 1 else "serial",
         processes=max(1, settings.workers),
         niceness=settings.worker_niceness,
         limits=limits_of(settings),

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         "platform has it); a job that needs more fails with a message instead of taking the "
         "machine down. 0: no cap.",
     )
+    ray_address: str | None = Field(
+        None,
+        description="A Ray cluster (`ray://head:10001`, `head:6379`, `auto`; `local` starts one "
+        "per worker process) on which workers run the jobs they claim, as Ray tasks; leases, "
+        "progress, cancel and results stay with the worker. Unset: in the worker process.",
+    )
     max_jobs_per_key: int = Field(
         10,
         ge=1,

@@ -33,7 +33,8 @@ class SweepJob(BaseModel):
     time_limit: float
     seed: int = 0
     warm_start: bool = True
-    executor: Literal["serial", "local"] = "local"
+    executor: Literal["serial", "local", "ray"] = "local"
+    """`ray`: inside a Ray task (a job run on a Ray cluster), the solves are Ray tasks too."""
     processes: int = 1
     niceness: int = 0
     limits: Limits = Limits()

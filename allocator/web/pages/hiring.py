@@ -141,6 +141,13 @@ async def _queue(
     return redirect(f"/app/whatif/{found.id}?order=value")
 
 
+async def _values(request: Request, session: Session, fields: tuple[str, ...]) -> dict[str, str]:
+    """A planner's form (its CSRF token checked), each field's text trimmed and bounded."""
+    session.require(Permission.WRITE)
+    form = await posted(request, session)
+    return {name: str(form.get(name, "")).strip()[:100] for name in fields}
+
+
 async def _base(request: Request, session: Session, problems: dict[str, str]) -> RunState | None:
     """The last weekly run that finished, on which the set is solved; a problem without one."""
     workspace = workspace_of(request)
@@ -160,9 +167,7 @@ def hiring_form(request: Request, session: SignedIn) -> HTMLResponse:
 @router.post("/app/hiring")
 async def recommend(request: Request, session: SignedIn) -> Response:
     """Queue one scenario per candidate hire on the last weekly run."""
-    session.require(Permission.WRITE)
-    form = await posted(request, session)
-    values = {name: str(form.get(name, "")).strip()[:100] for name in HIRING_FIELDS}
+    values = await _values(request, session, HIRING_FIELDS)
     problems: dict[str, str] = {}
     level = _number("level", values["level"], 1, 5, problems)
     hours = _number("capacity_hours", values["capacity_hours"], 1, 168, problems)
@@ -196,9 +201,7 @@ def sweep_form(request: Request, session: SignedIn) -> HTMLResponse:
 @router.post("/app/ratio-sweep")
 async def sweep(request: Request, session: SignedIn) -> Response:
     """Queue a ratio sweep of a region or an industry on the last weekly run."""
-    session.require(Permission.WRITE)
-    form = await posted(request, session)
-    values = {name: str(form.get(name, "")).strip()[:100] for name in SWEEP_FIELDS}
+    values = await _values(request, session, SWEEP_FIELDS)
     problems: dict[str, str] = {}
     dimension, _, level = values["scope"].partition(":")
     if dimension not in ("region", "industry") or not level:

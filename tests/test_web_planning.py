@@ -271,3 +271,22 @@ def test_a_staffed_request_names_its_weeks_as_the_plan_labels_them(web: Web) -> 
     page = web.client("rita").get(filed.headers["location"]).text
     assert "Staffed in run" in page
     assert re.search(r"<td>week 1, week 2</td>", page), page.split("<tbody>")[-1][:300]
+
+
+def test_a_contrast_answered_once_is_kept_for_its_run_and_pair(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staffed, _ = staffed_and_not(web)
+    a, b = staffed[2], staffed[3]
+    first = web.client("viewer").get(f"/app/board/1/contrast?a={a}&b={b}").text
+    import allocator.web.pages.contrast as page
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("contrasted again")
+
+    monkeypatch.setattr(page, "contrast", refuse)
+    again = web.client("planner").get(f"/app/board/1/contrast?a={a}&b={b}").text
+    summary = first.split('id="contrast-summary">')[1].split("</p>")[0]
+    assert summary in again
+    with pytest.raises(AssertionError, match="contrasted again"):  # Another pair is worked out.
+        web.client("viewer").get(f"/app/board/1/contrast?a={b}&b={a}")

@@ -22,7 +22,7 @@ import pytest
 from servicekit import BACKENDS, POSTGRES_URL, SKIP_POSTGRES, Server, migrated_store, wait_for
 from sqlalchemy import event, text
 
-from allocator.service.jobs import Ending, JobKind, JobService, JobStatus, NewJob
+from allocator.service.jobs import Ending, JobFilter, JobKind, JobService, JobStatus, NewJob
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 
@@ -110,6 +110,28 @@ def test_a_job_ending_while_it_is_read_is_served_as_it_was(store: Store) -> None
     assert ended.is_set() and seen.status is JobStatus.RUNNING
     after = service.get(JobKind.RUN, number)
     assert after.status is JobStatus.DONE and after.objective == 11.0
+
+
+def test_a_job_ending_while_a_list_is_read_is_not_called_changed(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A list reads its page of rows, then their records: the job ends in between (its
+    finished record is there, its row said running). The job is read again in one statement
+    and served as it is now, and no "row differs" error is logged."""
+    number = queued(store, JobKind.RUN)
+    claimed = store.claim_job("host:1", 30)
+    assert claimed is not None
+    read_seals = store.job_seals
+
+    def ending_first(kind: JobKind, numbers: Any) -> Any:
+        finish(store, JobKind.RUN, number, claimed.lease)
+        return read_seals(kind, numbers)
+
+    monkeypatch.setattr(store, "job_seals", ending_first)
+    with caplog.at_level("ERROR", logger="allocator.jobs"):
+        states, total = JobService(store, Settings()).find(JobFilter(kind=JobKind.RUN))
+    assert total == 1 and states[0].status is JobStatus.DONE and states[0].objective == 11.0
+    assert not [r for r in caplog.records if "differs from its sealed" in r.getMessage()]
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)

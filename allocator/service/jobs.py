@@ -460,10 +460,15 @@ class JobService:
         self, where: JobFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[JobState], int]:
         """Jobs matching `where`, newest first, and how many match in all; each job's figures
-        are the sealed ones (a row that differs is logged, and served as sealed)."""
+        are the sealed ones (a row that differs is logged, and served as sealed). The page's
+        rows and their records are two reads: a job that ended between them is read again in
+        one statement (`get_job_sealed`) before its row is called changed."""
         states, total = self.store.list_jobs(where, limit, offset)
         checked = []
         for state, (sealed, problems) in zip(states, self._sealed(states), strict=True):
+            if problems:
+                state, seals = self.store.get_job_sealed(state.kind, state.id)
+                sealed, problems = self._checked(state, seals)
             if problems:
                 log.error(
                     "%s: the database row differs from its sealed records: %s",

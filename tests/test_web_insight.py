@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from fastapi.testclient import TestClient
 from test_web_pages import SAMPLE, Web
 
 from allocator.api import create_app
+from allocator.insight.records import iso_week, week_after
 from allocator.service.keys import DEFAULT_TEAM, Role, hash_key, new_key
+from allocator.service.runs import RunFilter
 from allocator.service.settings import Settings
 from allocator.store.repository import Store
 
@@ -306,3 +309,45 @@ def test_another_teams_actuals_and_outcomes_stay_out_of_the_reports(web: Web) ->
     after = report(web, "/app/reports/investment/part?by=tier")  # Recomputed: a new import.
     assert after.split('<th scope="row">all</th>')[1].split("</tr>")[0] == decided
     assert "2026-11-02" not in after
+
+
+def test_a_weekly_run_can_take_in_the_recorded_actuals(tmp_path: Path) -> None:
+    """The weekly-run form's switch: last week's recorded actuals are read against the team's
+    finished weekly runs (hours beyond the plan count as committed, the engineer flagged, in
+    the run's accepted record); a team with no finished weekly run gets the switch named and
+    nothing queued."""
+    roles: dict[str, Role | tuple[Role, str]] = {
+        "planner": Role.PLANNER,
+        "emil": (Role.PLANNER, "emea"),
+    }
+    with sample_web(tmp_path, roles) as web:
+        service = web.app.state.service
+        portfolio = service.accepted(1).portfolio
+        read = week_after(portfolio.horizon_start or iso_week(datetime.now(UTC)), -1)
+        stored = web.post(
+            "planner",
+            "/app/actuals",
+            engineer_id="ENG-0001",
+            opportunity_id="OPP-00001",
+            week=read,
+            hours="30",
+        )
+        assert stored.status_code in (200, 303), stored.text
+
+        refused = web.post("emil", "/app/runs", time_limit="1", apply_actuals="on")
+        assert refused.status_code == 422
+        assert 'href="#f-apply_actuals"' in refused.text and "no weekly run" in refused.text
+        assert "checked" in refused.text  # The switch kept as it was sent.
+        assert service.list_runs(RunFilter())[1] == 1  # Nothing queued.
+
+        sent = web.post("planner", "/app/runs", time_limit="1", apply_actuals="on")
+        assert sent.status_code == 303 and sent.headers["location"] == "/app/runs/2"
+        fed = service.accepted(2)
+        applied = fed.overrides["apply_actuals"]
+        flagged = {flag["engineer_id"]: flag for flag in applied["flags"]}
+        assert flagged["ENG-0001"]["week"] == read
+        before = portfolio.engineer_by_id()["ENG-0001"].committed_hours
+        assert fed.portfolio.engineer_by_id()["ENG-0001"].committed_hours > before
+        plain = web.post("planner", "/app/runs", time_limit="1")
+        assert plain.status_code == 303
+        assert "apply_actuals" not in service.accepted(3).overrides

@@ -50,7 +50,7 @@ from allocator.service.keys import (
     Principal,
     Role,
 )
-from allocator.service.runs import RunRequest, RunService, RunState
+from allocator.service.runs import Feeder, RunRequest, RunService, RunState
 
 log = logging.getLogger("allocator.workspace")
 
@@ -633,10 +633,15 @@ class WorkspaceService:
     # Weekly runs
 
     def run_week(
-        self, principal: Principal, time_limit: float | None = None, seed: int = 0
+        self,
+        principal: Principal,
+        time_limit: float | None = None,
+        seed: int = 0,
+        feed: Feeder | None = None,
     ) -> RunState:
         """Snapshot the plan into a stored portfolio and submit its run, continuing from the
-        workspace's last run that ended with a result."""
+        workspace's last run that ended with a result; with `feed`, the recorded actuals taken
+        in first (`RunRequest.feed`)."""
         principal.require(Permission.WRITE)
         team = principal.team
         portfolio, row = self._current(team)
@@ -649,6 +654,7 @@ class WorkspaceService:
                 time_limit=time_limit,
                 seed=seed,
                 validated=portfolio,  # Validated and sized when stored just now.
+                feed=feed,
             ),
             principal,
         )

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from allocator.errors import AllocatorError, NotFoundError
+from allocator.errors import AllocatorError, InputIssue, InvalidInputError, NotFoundError
 from allocator.explain.explanations import unstaffed_in_words
+from allocator.insight.feedback import FedPortfolio, feed_actuals
 from allocator.io.exports import Reasons, plan_csv, plan_xlsx_bytes
 from allocator.model import Allocation, Portfolio
 from allocator.service.keys import Permission, PermissionDeniedError
+from allocator.service.runs import Feeder
+from allocator.web.pages.insight import insight_of
 from allocator.web.pages.kit import (
     SignedIn,
     posted,
@@ -60,12 +63,21 @@ async def submit(request: Request, session: SignedIn) -> Response:
             problems["time_limit"] = f"must be between 0.5 and {limit:g} seconds (got {given!r})"
     except ValueError:
         problems["time_limit"] = f"must be a number of seconds (got {given!r})"
+    apply_actuals = form.get("apply_actuals") == "on"
     if not problems:
         try:
+            feed = (
+                await run_in_threadpool(_actuals_feeder, request, session)
+                if apply_actuals
+                else None
+            )
             run = await run_in_threadpool(
-                workspace_of(request).run_week, session.principal, seconds
+                workspace_of(request).run_week, session.principal, seconds, 0, feed
             )
             return redirect(f"/app/runs/{run.id}")
+        except InvalidInputError as error:
+            about = [issue.message for issue in error.issues if issue.field == "apply_actuals"]
+            problems["apply_actuals" if about else "time_limit"] = "; ".join(about) or str(error)
         except AllocatorError as error:
             problems["time_limit"] = str(error)
     return render(
@@ -74,10 +86,28 @@ async def submit(request: Request, session: SignedIn) -> Response:
         session,
         status=422,
         runs=workspace_of(request).weekly_runs(session.principal)[:50],
-        values={"time_limit": given},
+        values={"time_limit": given, "apply_actuals": "on" if apply_actuals else ""},
         problems=problems,
         max_time_limit=limit,
     )
+
+
+def _actuals_feeder(request: Request, session: SignedIn) -> Feeder:
+    """The feeder of a weekly run that takes in the team's recorded actuals: the plans of the
+    team's finished weekly runs and the actuals stored for the team, through `feed_actuals`
+    (overruns count as committed, hours spent keep people on their work, flags recorded)."""
+    workspace = workspace_of(request)
+    history = insight_of(request).weekly_history(
+        workspace.run_ids(session.principal), session.principal.team
+    )
+    if history is None:
+        message = "no weekly run of this team has finished yet: no plan to read actuals against"
+        raise InvalidInputError([InputIssue("$", "apply_actuals", message, "on")])
+
+    def feed(portfolio: Portfolio, week: str) -> FedPortfolio:
+        return feed_actuals(portfolio, history.runs, history.actuals, week)
+
+    return feed
 
 
 @router.get("/app/runs/{run_id}")

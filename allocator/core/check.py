@@ -400,6 +400,7 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
             bad(Violation("recorded", f"{name} is {stated!r}; the portfolio's is {truth!r}"))
 
     opportunities = portfolio.opportunity_by_id()
+    roles_of = portfolio.demands_of()
     free = free_by_week(portfolio)
     listed = Counter(u.opportunity_id for u in allocation.unstaffable)
     for u in allocation.unstaffable:
@@ -407,7 +408,7 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
         if o is None:
             bad(Violation("unstaffable", f"lists unknown opportunity {u.opportunity_id}"))
             continue
-        why = _why_unstaffable(portfolio, u.opportunity_id, free)
+        why = _why_unstaffable(portfolio, roles_of[u.opportunity_id], free)
         if why is None:
             bad(Violation("unstaffable", f"{u.opportunity_id} is listed but can be staffed"))
         if u.external_id != o.external_id:
@@ -426,17 +427,17 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
     if "unstaffable" not in allocation.model_fields_set:
         return  # A result from before the list existed.
     for o in portfolio.opportunities:
-        why = _why_unstaffable(portfolio, o.id, free)
+        why = _why_unstaffable(portfolio, roles_of[o.id], free)
         if why is not None and why.startswith("no ") and o.id not in listed:
             bad(Violation("unstaffable", f"{o.id} cannot be staffed ({why}) but is not listed"))
 
 
 def _why_unstaffable(
-    portfolio: Portfolio, opportunity_id: str, free: dict[tuple[str, int], int]
+    portfolio: Portfolio, roles: Sequence[Demand], free: dict[tuple[str, int], int]
 ) -> str | None:
-    """Why no allocation can staff the opportunity, by construction; None when one might.
-    Reasons starting with `no ` are those a result must list."""
-    roles = [d for d in portfolio.demands if d.opportunity_id == opportunity_id]
+    """Why no allocation can staff an opportunity whose demands are `roles`, by
+    construction; None when one might. Reasons starting with `no ` are those a result must
+    list."""
     if not roles:
         return "no demands"
     for d in roles:

@@ -26,57 +26,102 @@ PROPERTY_SETTINGS = settings(
 )
 
 
+HORIZONS = (1, 2, 3)
+HORIZON = st.sampled_from(HORIZONS)
+# The strategies are built once, here: built inside `portfolios` they cost more than the solves.
+WEEKS = {h: st.integers(1, h) for h in HORIZONS}
+END_WEEKS = {
+    (start, h): st.one_of(st.none(), st.integers(start, h))
+    for h in HORIZONS
+    for start in range(1, h + 1)
+}
+SKILL_LEVELS = st.dictionaries(
+    st.sampled_from(SKILLS), st.sampled_from((1, 2, 3, 4, 5, 5)), min_size=1, max_size=3
+)
+TIME_OFF = {
+    h: st.dictionaries(WEEKS[h], st.sampled_from((4, 8, 16, 40)), max_size=2) for h in HORIZONS
+}
+ENGINEER_INDUSTRIES = st.lists(st.sampled_from(INDUSTRIES), max_size=2, unique=True)
+REGION = st.sampled_from(REGIONS)
+INDUSTRY = st.sampled_from(INDUSTRIES)
+SKILL = st.sampled_from(SKILLS)
+CAPACITY = st.sampled_from((10, 20, 32, 40))
+COMMITTED = st.sampled_from((0, 0, 4, 8.5, 16))
+SENIORITY = st.sampled_from((0, 3, 12))
+TIER = st.sampled_from("ABC")
+VALUE = st.sampled_from((0, 10_000, 55_555, 123_456, 400_000))
+WIN_PROBABILITY = st.sampled_from((0.0, 0.1, 0.37, 0.5, 0.93))
+REQUESTER_SENIORITY = st.sampled_from((1, 5, 20))
+PROFICIENCY = st.integers(1, 4)
+DEMAND_HOURS = st.sampled_from(HOURS)
+ENGINEER_COUNT = st.integers(2, 6)
+OPPORTUNITY_COUNT = st.integers(1, 6)
+DEMAND_COUNT = st.integers(1, 3)
+PIN_COUNT = st.sampled_from((0, 0, 1, 2))
+FORBID_COUNT = st.integers(0, 2)
+PREVIOUS_COUNT = st.integers(0, 3)
+QUALIFIED_BIAS = st.integers(0, 3)
+COIN = st.booleans()
+POLICY = st.fixed_dictionaries(
+    {
+        "max_opportunities_per_engineer": st.integers(1, 4),
+        "utilization_target": st.sampled_from((0.5, 0.85, 1.0)),
+        "load_penalty": st.sampled_from((0, 1, 3)),
+        "continuity_penalty": st.sampled_from((0, 20)),
+        "travel_penalty": st.sampled_from((0, 5)),
+        "value_unit": st.sampled_from((1000, 333)),
+    }
+)
+
+
 @st.composite
 def portfolios(draw: st.DrawFn) -> Portfolio:
-    horizon = draw(st.integers(1, 3))
-    weeks = st.integers(1, horizon)
+    horizon = draw(HORIZON)
+    weeks = WEEKS[horizon]
 
     engineers = []
-    for i in range(draw(st.integers(2, 6))):
-        levels = st.sampled_from((1, 2, 3, 4, 5, 5))
-        skills = draw(st.dictionaries(st.sampled_from(SKILLS), levels, min_size=1, max_size=3))
+    for i in range(draw(ENGINEER_COUNT)):
+        skills = draw(SKILL_LEVELS)
         engineers.append(
             {
                 "id": f"E{i + 1}",
-                "region": draw(st.sampled_from(REGIONS)),
+                "region": draw(REGION),
                 "skills": skills,
-                "industries": draw(st.lists(st.sampled_from(INDUSTRIES), max_size=2, unique=True)),
-                "capacity_hours": draw(st.sampled_from((10, 20, 32, 40))),
-                "committed_hours": draw(st.sampled_from((0, 0, 4, 8.5, 16))),
-                "time_off": draw(
-                    st.dictionaries(weeks, st.sampled_from((4, 8, 16, 40)), max_size=2)
-                ),
-                "seniority_years": draw(st.sampled_from((0, 3, 12))),
+                "industries": draw(ENGINEER_INDUSTRIES),
+                "capacity_hours": draw(CAPACITY),
+                "committed_hours": draw(COMMITTED),
+                "time_off": draw(TIME_OFF[horizon]),
+                "seniority_years": draw(SENIORITY),
             }
         )
 
     opportunities, demands = [], []
-    for j in range(draw(st.integers(1, 6))):
+    for j in range(draw(OPPORTUNITY_COUNT)):
         opp = f"O{j + 1}"
         opportunities.append(
             {
                 "id": opp,
-                "tier": draw(st.sampled_from("ABC")),
-                "industry": draw(st.sampled_from(INDUSTRIES)),
-                "region": draw(st.sampled_from(REGIONS)),
-                "value": draw(st.sampled_from((0, 10_000, 55_555, 123_456, 400_000))),
-                "win_probability": draw(st.sampled_from((0.0, 0.1, 0.37, 0.5, 0.93))),
-                "requester_seniority_years": draw(st.sampled_from((1, 5, 20))),
+                "tier": draw(TIER),
+                "industry": draw(INDUSTRY),
+                "region": draw(REGION),
+                "value": draw(VALUE),
+                "win_probability": draw(WIN_PROBABILITY),
+                "requester_seniority_years": draw(REQUESTER_SENIORITY),
             }
         )
-        for k in range(draw(st.integers(1, 3))):
+        for k in range(draw(DEMAND_COUNT)):
             start = draw(weeks)
-            end = draw(st.one_of(st.none(), st.integers(start, horizon)))
+            end = draw(END_WEEKS[start, horizon])
             demands.append(
                 {
                     "id": f"{opp}/{k}",
                     "opportunity_id": opp,
-                    "skill": draw(st.sampled_from(SKILLS)),
-                    "min_proficiency": draw(st.integers(1, 4)),
-                    "hours": draw(st.sampled_from(HOURS)),
+                    "skill": draw(SKILL),
+                    "min_proficiency": draw(PROFICIENCY),
+                    "hours": draw(DEMAND_HOURS),
                     "start_week": start,
                     "end_week": end,
-                    "required": k == 0 or draw(st.booleans()),
+                    "required": k == 0 or draw(COIN),
                 }
             )
 
@@ -87,27 +132,20 @@ def portfolios(draw: st.DrawFn) -> Portfolio:
         qualified = [
             e["id"] for e in engineers if e["skills"].get(d["skill"], 0) >= d["min_proficiency"]
         ]
-        if qualified and draw(st.integers(0, 3)):
+        if qualified and draw(QUALIFIED_BIAS):
             e = draw(st.sampled_from(qualified))
         else:
             e = draw(st.sampled_from([e["id"] for e in engineers]))
         return {
             "engineer_id": e,
             "opportunity_id": d["opportunity_id"],
-            "demand_id": d["id"] if draw(st.booleans()) else "",
+            "demand_id": d["id"] if draw(COIN) else "",
         }
 
-    pins = [reference() for _ in range(draw(st.sampled_from((0, 0, 1, 2))))]
-    forbids = [reference() for _ in range(draw(st.integers(0, 2)))]
-    previous = [reference() for _ in range(draw(st.integers(0, 3)))]
-    policy = {
-        "max_opportunities_per_engineer": draw(st.integers(1, 4)),
-        "utilization_target": draw(st.sampled_from((0.5, 0.85, 1.0))),
-        "load_penalty": draw(st.sampled_from((0, 1, 3))),
-        "continuity_penalty": draw(st.sampled_from((0, 20))),
-        "travel_penalty": draw(st.sampled_from((0, 5))),
-        "value_unit": draw(st.sampled_from((1000, 333))),
-    }
+    pins = [reference() for _ in range(draw(PIN_COUNT))]
+    forbids = [reference() for _ in range(draw(FORBID_COUNT))]
+    previous = [reference() for _ in range(draw(PREVIOUS_COUNT))]
+    policy = draw(POLICY)
     return build_portfolio(
         {
             "horizon_weeks": horizon,

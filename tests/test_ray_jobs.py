@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 PLANNER = Principal("alice", Role.PLANNER)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_instance() -> Iterator[Any]:
+    """One local Ray instance for the module's tests (starting one takes seconds)."""
     ray = pytest.importorskip("ray")  # The `ray` extra is part of `dev`.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:

@@ -455,3 +455,44 @@ def test_importing_the_store_loads_no_solver() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_newest_migration_file_names_alembics_head() -> None:
+    """`HEAD_REVISION` (read from the file names, so that a process need not load Alembic)
+    is the head Alembic finds by following the revisions."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from allocator.store.repository import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+@pytest.mark.slow
+def test_a_store_already_migrated_is_opened_without_alembic(tmp_path: Path) -> None:
+    """Every server and worker process migrates on start: a database at the newest revision
+    costs a read, an older one is upgraded (here from 0008) and a new one created."""
+    from allocator.store.repository import HEAD_REVISION
+
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(old)
+    _upgrade(store, "0008")
+    store.close()
+    for url, before in ((old, "0008"), (f"sqlite:///{tmp_path / 'new.db'}", None)):
+        code = (
+            "import sys; from allocator.store.repository import Store; "
+            f"store = Store({url!r}); assert store.revision() == {before!r}; store.migrate(); "
+            "assert 'alembic' in sys.modules; "
+            "store.migrate(); print(store.revision())"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == HEAD_REVISION
+    code = (
+        "import sys; from allocator.store.repository import Store; "
+        f"Store({old!r}).migrate(); assert 'alembic' not in sys.modules, 'alembic loaded'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

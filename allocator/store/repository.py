@@ -34,8 +34,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -60,6 +58,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -91,6 +90,9 @@ from allocator.service.seals import (
 from allocator.service.workspace import PlanRequest, WorkspaceRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD_REVISION = max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9]" * 4 + "_*.py"))
+"""The newest migration: each file under migrations/versions starts with its revision
+(`0009_team_workspaces.py` holds revision "0009"; tests/test_store.py holds Alembic to it)."""
 Read = TypeVar("Read")
 
 metadata = MetaData()
@@ -298,12 +300,28 @@ class Store:
     # Schema
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (creates the database when new)."""
+        """Bring the schema to the newest migration (creates the database when new). Every
+        process that opens the store calls this: a database already there costs one read, and
+        Alembic is loaded only to change a schema."""
+        if self.revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The schema's migration, or None for a database without one (new, or not ours)."""
+        try:
+            with self.engine.connect() as connection:
+                version = connection.execute(text("SELECT version_num FROM alembic_version"))
+                return version.scalar()
+        except DBAPIError:
+            return None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

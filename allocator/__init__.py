@@ -13,8 +13,8 @@ the solve entry point and the HTTP app:
                                                  job
     insight/  records (actuals, outcomes, plan), stats, feedback, investment, calibration,
               contribution, evidence, history (the generator), plots  (beside explain, whatif)
-    solve/    compiled, formulation, cpsat, mip (HiGHS), lns, bounds, heuristics, incumbent,
-              baselines, gap, job; strategy: solver.py     io/  formats, report
+    solve/    compiled, formulation, cpsat, conflicts, mip (HiGHS), lns, bounds, heuristics,
+              incumbent, baselines, gap, job; strategy: solver.py     io/  formats, report
     core/     rules, check (independent checker), generate
     domain    model.py, errors.py
 """

@@ -13,8 +13,9 @@
   A feasible problem always gets a feasible answer: the greedy one if nothing better is found.
 - `--time-limit` is the wall time of the whole solve, compile included.
 
-Imports the engines (`solve/cpsat`, `mip`, `lns`, `strategy`), `compiled`, `heuristics`, and
-the domain.
+Imports `compiled`, `heuristics` and the domain; the engines (`solve/cpsat`, `mip`, `lns`,
+`strategy`: OR-Tools and HiGHS) are loaded by the first search, so that a process which only
+names options or converts results (the HTTP server) never loads a solver.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -42,7 +43,6 @@ from allocator.model import (
     value_warnings,
     week_dates,
 )
-from allocator.solve import cpsat, lns, mip, strategy
 from allocator.solve.compiled import (
     BoolArray,
     CompiledProblem,
@@ -51,9 +51,12 @@ from allocator.solve.compiled import (
     is_feasible,
     staffed_opportunities,
 )
-from allocator.solve.cpsat import Conflicts, describe_conflicts, find_conflict_sets, find_conflicts
+from allocator.solve.conflicts import Conflicts, describe_conflicts
 from allocator.solve.heuristics import greedy_selection
 from allocator.solve.incumbent import Incumbent, Outcome
+
+if TYPE_CHECKING:
+    from allocator.solve.strategy import Clock
 
 __all__ = [
     "CompiledProblem",
@@ -62,7 +65,6 @@ __all__ = [
     "SolveOptions",
     "compile_portfolio",
     "evaluate",
-    "find_conflicts",
     "greedy_selection",
     "is_feasible",
     "relative_gap",
@@ -73,7 +75,6 @@ __all__ = [
 ]
 
 SOLVER_NAME = "cp-sat"
-SOLVER_VERSION = cpsat.VERSION
 LNS_PAIRS = 60_000
 """Above this many candidate pairs one CP-SAT model is too slow to build and search; the
 neighbourhood search takes over."""
@@ -110,7 +111,9 @@ class SolveOptions:
             "log_search_progress": self.log,
         }
         if self.reproducible:
-            params.update(cpsat.deterministic_limits(limit))
+            from allocator.solve.cpsat import deterministic_limits
+
+            params.update(deterministic_limits(limit))
             params["interleave_search"] = self.workers > 1
         else:
             params["max_time_in_seconds"] = limit
@@ -161,10 +164,11 @@ def solve_compiled(
     hint: BoolArray | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
-    clock: strategy.Clock | None = None,
+    clock: Clock | None = None,
 ) -> CoreSolution:
     """Search for the best selection of pairs within `options.time_limit` (see module doc);
     `clock` (started before compiling) makes the limit cover the compile too."""
+    from allocator.solve import lns, strategy
 
     def report(objective: int, bound: float, seconds: float) -> None:
         if on_progress is not None:
@@ -231,9 +235,11 @@ def _highs_alone(
     incumbent: Incumbent,
     options: SolveOptions,
     stop: threading.Event,
-    clock: strategy.Clock,
+    clock: Clock,
 ) -> Outcome:
     """HiGHS's MIP alone on the shared formulation, warm-started from the greedy answer."""
+    from allocator.solve import mip
+
     found = mip.solve_mip(
         problem,
         time_limit=clock.wall_left(),
@@ -252,6 +258,8 @@ def _cpsat_once(
     problem: CompiledProblem, incumbent: Incumbent, options: SolveOptions, stop: threading.Event
 ) -> Outcome:
     """Plain CP-SAT: one run over the whole budget with the options' own parameters."""
+    from allocator.solve import cpsat, strategy
+
     started = time.perf_counter()
     model = cpsat.build_model(problem)
     build_seconds = time.perf_counter() - started
@@ -280,7 +288,9 @@ def solve(
     >>> solve(Portfolio()).status.value
     'optimal'
     """
-    clock = strategy.Clock(options.time_limit, options.reproducible)
+    from allocator.solve.strategy import Clock
+
+    clock = Clock(options.time_limit, options.reproducible)
     problem = compile_portfolio(portfolio)
     compile_seconds = time.perf_counter() - clock.started
     core = solve_compiled(problem, options, on_progress=on_progress, stop=stop, clock=clock)
@@ -291,6 +301,8 @@ def to_allocation(
     portfolio: Portfolio, problem: CompiledProblem, core: CoreSolution, compile_seconds: float = 0.0
 ) -> Allocation:
     """The domain result of a core solution; terms in points."""
+    from allocator.solve.cpsat import VERSION, find_conflict_sets
+
     found = Conflicts([], complete=False)
     message = ""
     if core.status is SolveStatus.INFEASIBLE:
@@ -312,7 +324,7 @@ def to_allocation(
         solve_seconds=core.solve_seconds,
         first_solution_seconds=core.first_solution_seconds,
     )
-    info = SolverInfo(name=SOLVER_NAME, version=SOLVER_VERSION, parameters=core.parameters)
+    info = SolverInfo(name=SOLVER_NAME, version=VERSION, parameters=core.parameters)
     policy = portfolio.policy
     unstaffable = unstaffable_opportunities(portfolio)
     if not core.status.has_solution:

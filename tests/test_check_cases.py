@@ -30,7 +30,7 @@ from allocator.model import Allocation, Pin, Portfolio, SolveStatus
 from allocator.solve import heuristics
 from allocator.solve.baselines import BASELINES, run_baseline
 from allocator.solve.compiled import compile_portfolio
-from allocator.solve.cpsat import describe_conflicts
+from allocator.solve.conflicts import describe_conflicts
 from allocator.solver import SolveOptions, solve
 
 

@@ -48,6 +48,13 @@ def run_state(client: httpx.Client, run_id: int) -> Any:
     return answer.json()
 
 
+def solver_libraries(pid: int) -> set[str]:
+    """The shared objects of OR-Tools, HiGHS and Matplotlib mapped into process `pid`."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    paths = {line.split()[-1] for line in maps if line.endswith(".so") or ".so." in line}
+    return {p for p in paths if any(name in p for name in ("ortools", "highspy", "matplotlib"))}
+
+
 def test_keys_create_prints_the_key_on_its_last_line(database: str) -> None:
     made = cli(
         "keys",
@@ -91,6 +98,14 @@ def test_upload_run_poll_result_and_verify(server: Server, database: str) -> Non
         assert len(allocation["assignments"]) > 50
         listed = client.get("/v1/runs", params={"submitted_by": "alice", "status": "done"})
         assert [r["id"] for r in listed.json()["items"]] == [run_id]
+        staffed = allocation["staffed_opportunities"][0]
+        explained = client.get(f"/v1/runs/{run_id}/explain/opportunities/{staffed}")
+        assert explained.status_code == 200, explained.text
+        assert client.get(f"/v1/runs/{run_id}/explain/conflicts").status_code == 200
+        assert client.get(f"/v1/runs/{run_id}/export.xlsx").status_code == 200
+    # The solves and re-solves ran in the worker processes: the server never loaded a solver.
+    assert server.process is not None
+    assert not solver_libraries(server.process.pid)
     with server.client(auditor) as client:
         verdict = client.get("/v1/audit/verify").json()
     assert verdict == {

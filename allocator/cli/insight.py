@@ -35,7 +35,6 @@ from allocator.insight.evidence import evidence_report, sweep_from_evidence
 from allocator.insight.feedback import feed_actuals
 from allocator.insight.history import generate_history, load_history, parse_bias, write_history
 from allocator.insight.investment import GROUPINGS, investment_report
-from allocator.insight.plots import investment_png, reliability_png
 from allocator.insight.records import week_monday
 from allocator.insight.stats import Estimate
 from allocator.io.formats import load_portfolio, write_portfolio_csv
@@ -184,6 +183,8 @@ def investment(
     console.print(report.method, markup=False, highlight=False)
     _write_json(report, json_out)
     if png is not None:
+        from allocator.insight.plots import investment_png  # Matplotlib: only when drawing.
+
         png.write_bytes(investment_png(report, by if by not in ("all", "opportunity") else "stage"))
         console.print(f"Wrote {png}")
 
@@ -259,6 +260,8 @@ def calibration(
     console.print(report.method, markup=False, highlight=False)
     _write_json(report, json_out)
     if png is not None:
+        from allocator.insight.plots import reliability_png
+
         png.write_bytes(reliability_png(report, by))
         console.print(f"Wrote {png}")
     if whatif:

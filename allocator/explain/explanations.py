@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -49,7 +50,6 @@ from allocator.model import (
     expected_value,
     iso_week_of,
 )
-from allocator.solve import lns
 from allocator.solve.baselines import run_baseline
 from allocator.solve.compiled import (
     BoolArray,
@@ -59,8 +59,11 @@ from allocator.solve.compiled import (
     select_pairs,
     staffed_opportunities,
 )
-from allocator.solve.cpsat import describe_conflicts
+from allocator.solve.conflicts import describe_conflicts
 from allocator.solver import LNS_PAIRS, SolveOptions, solve, solve_compiled
+
+if TYPE_CHECKING:
+    from allocator.solve.lns import PairIndex
 
 SHOWN_CANDIDATES = 5
 EXPORT_REASONS = 200
@@ -278,9 +281,11 @@ class Run:
         )
 
     @cached_property
-    def index(self) -> lns.PairIndex:
+    def index(self) -> PairIndex:
         """Pairs grouped by engineer, demand and opportunity, built once for every re-solve."""
-        return lns.PairIndex.of(self.problem)
+        from allocator.solve.lns import PairIndex
+
+        return PairIndex.of(self.problem)
 
     def opportunity(self, opportunity_id: str) -> Opportunity:
         if opportunity_id not in self.opportunities:
@@ -772,6 +777,8 @@ def _local_forced(run: Run, o: int, time_limit: float) -> BoolArray | None:
     """Staff opportunity `o` by re-solving only around it: the best candidates of each of its
     roles and the opportunities they work on; the circle widens (12, 48, 192 candidates per
     role) until a way is found or the time is up."""
+    from allocator.solve import lns
+
     problem = run.problem
     index = run.index
     deadline = time.perf_counter() + time_limit

@@ -17,10 +17,7 @@ import io
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.styles import Font
+from typing import TYPE_CHECKING, Any
 
 from allocator.io.formats import spreadsheet_safe
 from allocator.model import (
@@ -31,6 +28,9 @@ from allocator.model import (
     expected_value,
     iso_week_of,
 )
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 NOT_CHOSEN = (
     "not chosen: the engineers who qualify were worth more on other opportunities or had no "
@@ -138,6 +138,8 @@ def plan_workbook(
     portfolio: Portfolio, allocation: Allocation, reasons: Reasons | None = None
 ) -> Workbook:
     """The plan as a workbook with the four sheets."""
+    from openpyxl import Workbook  # Loaded by the first workbook written.
+
     book = Workbook()
     by_engineer = book.active
     assert by_engineer is not None
@@ -247,6 +249,8 @@ def _settings(policy: Policy) -> dict[str, Any]:
 def _append(sheet: Any, values: list[Any], header: bool = False) -> None:
     sheet.append([spreadsheet_safe(v) if isinstance(v, str) else v for v in values])
     if header:
+        from openpyxl.styles import Font
+
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
 

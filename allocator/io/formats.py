@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pandas as pd
 from pydantic import ValidationError
 
@@ -240,6 +239,8 @@ def read_workbook(path: Path, limits: ExcelLimits = ExcelLimits()) -> dict[str, 
             f"cannot be read: it unpacks to {unpacked} bytes, more than the "
             f"{limits.uncompressed_bytes} accepted"
         )
+    import openpyxl  # Loaded by the first workbook read.
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a damaged workbook.

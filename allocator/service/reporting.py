@@ -25,7 +25,6 @@ from allocator.errors import AllocatorError
 from allocator.insight.calibration import DIMENSIONS, CalibrationReport
 from allocator.insight.contribution import ContributionReport
 from allocator.insight.investment import InvestmentReport
-from allocator.insight.plots import contribution_png, investment_png, reliability_png
 from allocator.service.insight import InsightService, StoredHistory
 from allocator.service.keys import Principal
 from allocator.service.workspace import WorkspaceService
@@ -156,16 +155,22 @@ class ReportDesk:
 
 
 def _investment(insight: InsightService, history: StoredHistory, by: str) -> tuple[Any, bytes]:
+    from allocator.insight.plots import investment_png  # Matplotlib: only to draw.
+
     report = insight.investment(history, by)
     return report, investment_png(report, by)
 
 
 def _calibration(insight: InsightService, history: StoredHistory, by: str) -> tuple[Any, bytes]:
+    from allocator.insight.plots import reliability_png
+
     report = insight.calibration(history)
     return report, reliability_png(report, by)
 
 
 def _contribution(insight: InsightService, history: StoredHistory, _: str) -> tuple[Any, bytes]:
+    from allocator.insight.plots import contribution_png
+
     report = insight.contribution(history)
     return report, contribution_png(report)
 

@@ -22,10 +22,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from allocator.model import Allocation, Portfolio, SolverInfo, SolveStatus
-from allocator.solve import cpsat
 from allocator.solve.compiled import (
     BoolArray,
     CompiledProblem,
@@ -80,6 +78,10 @@ def pinned_teams(
     selection that keeps every hard rule (CP-SAT, no objective), cut down to the pinned
     opportunities. (INFEASIBLE, None) when the pins cannot all hold; (UNKNOWN, None) when
     nothing was found within `time_limit` seconds."""
+    from ortools.sat.python import cp_model  # Loaded only when the pins need CP-SAT.
+
+    from allocator.solve import cpsat
+
     built = cpsat.build_model(problem, diagnose=True)  # Every pin, forbid and team rule on.
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1

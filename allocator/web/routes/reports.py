@@ -14,7 +14,6 @@ from allocator.insight.calibration import DIMENSIONS, CalibrationReport
 from allocator.insight.contribution import ContributionReport
 from allocator.insight.evidence import EvidenceReport
 from allocator.insight.investment import GROUPINGS, InvestmentReport
-from allocator.insight.plots import investment_png, reliability_png
 from allocator.insight.records import PlannedActual
 from allocator.web.routes.deps import Reader
 from allocator.web.routes.insightdeps import InsightDep
@@ -55,6 +54,8 @@ def investment(
 def investment_plot(
     insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery, by: Grouping = "stage"
 ) -> Response:
+    from allocator.insight.plots import investment_png  # Matplotlib: only to draw.
+
     report = insight.investment(insight.history(portfolio_id, principal), by)
     shown = by if by not in ("all", "opportunity") else "stage"
     return Response(investment_png(report, shown), media_type="image/png")
@@ -79,6 +80,8 @@ def calibration(
 def calibration_plot(
     insight: InsightDep, principal: Reader, portfolio_id: PortfolioQuery, by: Dimension = "stage"
 ) -> Response:
+    from allocator.insight.plots import reliability_png
+
     return Response(
         reliability_png(insight.calibration(insight.history(portfolio_id, principal)), by),
         media_type="image/png",

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from allocator.core.generate import generate
-from allocator.service.keys import Role, hash_key, new_key
+from allocator.service.keys import DEFAULT_TEAM, Role, hash_key, new_key
 from allocator.store.repository import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,13 +71,13 @@ def migrated_store(backend: str, tmp_path: Path) -> Iterator[Store]:
             store.close()
 
 
-def add_key(url: str, role: Role, name: str) -> str:
-    """A new key stored directly (the CLI's `keys create` is tested on its own)."""
+def add_key(url: str, role: Role, name: str, team: str = DEFAULT_TEAM) -> str:
+    """A new key of `team` stored directly (the CLI's `keys create` is tested on its own)."""
     store = Store(url)
     try:
         store.migrate()
         key = new_key()
-        store.add_key(name, role, hash_key(key))
+        store.add_key(name, role, hash_key(key), team=team)
     finally:
         store.close()
     return key

@@ -103,7 +103,8 @@ def test_a_stalled_worker_loses_its_job_and_cannot_write_a_result(tmp_path: Path
             assert done["status"] == "done" and done["attempt"] == 1
             os.kill(stalled, signal.SIGCONT)
             stalled = 0
-            time.sleep(3)  # Time for the woken worker to try (and fail) to write.
+            refused = "run 1 was no longer held by lease 1: its result is not written"
+            wait_for(lambda: {"log": server.log.read_text()}, lambda r: refused in r["log"], 30)
             assert run_state(client, run_id)["outcome"] == done["outcome"]
     finally:
         if stalled:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,20 @@ WAIT = 90_000  # ms: a weekly run of the sample, on a loaded machine.
 
 
 class App:
-    """A served app with one key per role, and a browser to use it."""
+    """A team of its own on the module's served app (one key per role), and a browser to use
+    it."""
 
     def __init__(self, server: Server, keys: dict[str, str], browser: Any, shots: Path) -> None:
         self.server = server
         self.keys = keys
         self.browser = browser
         self.shots = shots
+        self.contexts: list[Any] = []
 
     def sign_in(self, name: str) -> Any:
-        page = self.browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        context = self.browser.new_context(viewport={"width": 1400, "height": 900})
+        self.contexts.append(context)
+        page = context.new_page()
         page.goto(f"{self.server.url}/app")
         page.get_by_label("API key").fill(self.keys[name])
         page.get_by_role("button", name="Sign in").click()
@@ -80,24 +85,49 @@ class App:
             shutil.copy(self.shots / name, Path(wanted) / name)
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    database = f"sqlite:///{tmp_path / 'web.db'}"
-    keys = {
-        "pat": add_key(database, Role.PLANNER, "pat"),
-        "sam": add_key(database, Role.REQUESTER, "sam"),
-        "ada": add_key(database, Role.AUDITOR, "ada"),
-    }
-    server = Server(database, tmp_path / "server.log", workers="1").start()
+@dataclass
+class Served:
+    """One `allocator serve` and one Chromium for a module's tests (starting them takes
+    seconds); each test works in a team of its own (`app`)."""
+
+    server: Server
+    database: str
+    browser: Any
+    teams: int = 0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("web")
+    database = f"sqlite:///{folder / 'web.db'}"
+    server = Server(database, folder / "server.log", workers="1").start()
     try:
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                yield App(server, keys, browser, tmp_path)
+                yield Served(server, database, browser)
             finally:
                 browser.close()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def app(served: Served, tmp_path: Path) -> Iterator[App]:
+    """A planner, a requester and an auditor of a new team: the test's workspace, runs and
+    requests are its own, whatever the module's other tests did on the same server."""
+    served.teams += 1
+    team = f"team-{served.teams}"
+    keys = {
+        name: add_key(served.database, role, f"{name}-{team}", team=team)
+        for name, role in (("pat", Role.PLANNER), ("sam", Role.REQUESTER), ("ada", Role.AUDITOR))
+    }
+    found = App(served.server, keys, served.browser, tmp_path)
+    try:
+        yield found
+    finally:
+        for context in found.contexts:
+            context.close()
 
 
 def import_sample(page: Any, url: str) -> None:
@@ -218,7 +248,7 @@ def test_pages_pass_axe_and_sign_in_works_by_keyboard(app: App) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url("**/app")
     import_sample(page, app.server.url)
-    run_the_week(page, app.server.url)
+    run = run_the_week(page, app.server.url)
     sam = app.sign_in("sam")
     pages = [
         (page, "/app"),
@@ -226,7 +256,7 @@ def test_pages_pass_axe_and_sign_in_works_by_keyboard(app: App) -> None:
         (page, "/app/team"),
         (page, "/app/runs"),
         (page, "/app/board"),
-        (page, "/app/runs/1"),
+        (page, f"/app/runs/{run}"),
         (sam, "/app/requests/new"),
         (sam, "/app/requests"),
         (app.sign_in("ada"), "/app/audit"),

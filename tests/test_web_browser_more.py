@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_web_browser import AXE, CHROMIUM, WAIT, App, app, import_sample, run_the_week
+from test_web_browser import AXE, CHROMIUM, WAIT, App, app, import_sample, run_the_week, served
 
-__all__ = ["app"]  # The fixture, shared with the first browser tests.
+__all__ = ["app", "served"]  # The fixtures, shared with the first browser tests.
 
 pytestmark = [
     pytest.mark.slow,

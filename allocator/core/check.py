@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -49,6 +49,7 @@ from allocator.model import (
     TERM_NAMES,
     Allocation,
     Demand,
+    Engineer,
     Forbid,
     Pin,
     Portfolio,
@@ -400,16 +401,14 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
             bad(Violation("recorded", f"{name} is {stated!r}; the portfolio's is {truth!r}"))
 
     opportunities = portfolio.opportunity_by_id()
-    roles_of = portfolio.demands_of()
-    free = free_by_week(portfolio)
+    why_not = _unstaffable_reasons(portfolio)
     listed = Counter(u.opportunity_id for u in allocation.unstaffable)
     for u in allocation.unstaffable:
         o = opportunities.get(u.opportunity_id)
         if o is None:
             bad(Violation("unstaffable", f"lists unknown opportunity {u.opportunity_id}"))
             continue
-        why = _why_unstaffable(portfolio, roles_of[u.opportunity_id], free)
-        if why is None:
+        if why_not[o.id] is None:
             bad(Violation("unstaffable", f"{u.opportunity_id} is listed but can be staffed"))
         if u.external_id != o.external_id:
             bad(
@@ -427,30 +426,54 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
     if "unstaffable" not in allocation.model_fields_set:
         return  # A result from before the list existed.
     for o in portfolio.opportunities:
-        why = _why_unstaffable(portfolio, roles_of[o.id], free)
+        why = why_not[o.id]
         if why is not None and why.startswith("no ") and o.id not in listed:
             bad(Violation("unstaffable", f"{o.id} cannot be staffed ({why}) but is not listed"))
 
 
+def _unstaffable_reasons(portfolio: Portfolio) -> dict[str, str | None]:
+    """Opportunity id -> why no allocation can staff it (`_why_unstaffable`), or None."""
+    free = free_by_week(portfolio)
+    roles_of = portfolio.demands_of()
+    proficient_for: dict[tuple[str, int], list[Engineer]] = {}
+
+    def able(d: Demand) -> list[Engineer]:
+        """The engineers proficient enough for `d`: the same for every demand of its skill
+        and minimum, so listed once per pair."""
+        key = (d.skill, d.min_proficiency)
+        if key not in proficient_for:
+            proficient_for[key] = [
+                e for e in portfolio.engineers if proficient(level_in(e, d), d.min_proficiency)
+            ]
+        return proficient_for[key]
+
+    return {
+        o.id: _why_unstaffable(portfolio, roles_of[o.id], free, able)
+        for o in portfolio.opportunities
+    }
+
+
 def _why_unstaffable(
-    portfolio: Portfolio, roles: Sequence[Demand], free: dict[tuple[str, int], int]
+    portfolio: Portfolio,
+    roles: Sequence[Demand],
+    free: dict[tuple[str, int], int],
+    able: Callable[[Demand], list[Engineer]],
 ) -> str | None:
     """Why no allocation can staff an opportunity whose demands are `roles`, by
     construction; None when one might. Reasons starting with `no ` are those a result must
-    list."""
+    list. `able(d)`: the engineers proficient enough for demand `d`."""
     if not roles:
         return "no demands"
     for d in roles:
         if not d.required:
             continue
-        able = [e for e in portfolio.engineers if proficient(level_in(e, d), d.min_proficiency)]
-        if not able:
+        if not able(d):
             return f"no engineer is proficient enough for {d.id}"
         weeks = d.weeks(portfolio.horizon_weeks)
         if not any(
             all(centi_hours(d.hours) <= free[e.id, w] for w in weeks)
             and not any(forbids_pair(f, e.id, d) for f in portfolio.forbids)
-            for e in able
+            for e in able(d)
         ):
             return f"every engineer proficient enough for {d.id} is busy or forbidden"
     return None

@@ -32,6 +32,7 @@ for revision in "$@"; do
     fi
     echo "== $revision ($(git -C "$tree" rev-parse --short HEAD)), load $(cut -d' ' -f1-3 /proc/loadavg)"
     started=$(date +%s.%N)
-    (cd "$tree" && PYTHONPATH="$tree" "$PYTHON" -m pytest "${args[@]}" 2>&1 | tail -1) || true
+    (cd "$tree" && PYTHONPATH="$tree" "$PYTHON" -m pytest "${args[@]}" 2>&1 |
+        grep -E "^(FAILED|ERROR) | in [0-9.]+s") || true
     echo "   wall $("$PYTHON" -c "import sys, time; print(round(time.time() - float(sys.argv[1]), 1))" "$started") s"
 done

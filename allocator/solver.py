@@ -20,11 +20,13 @@ names options or converts results (the HTTP server) never loads a solver.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -75,6 +77,17 @@ __all__ = [
 ]
 
 SOLVER_NAME = "cp-sat"
+
+
+@cache
+def solver_version() -> str:
+    """OR-Tools' version, from its package metadata: a result names it without loading it."""
+    try:
+        return importlib.metadata.version("ortools")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 LNS_PAIRS = 60_000
 """Above this many candidate pairs one CP-SAT model is too slow to build and search; the
 neighbourhood search takes over."""
@@ -301,11 +314,11 @@ def to_allocation(
     portfolio: Portfolio, problem: CompiledProblem, core: CoreSolution, compile_seconds: float = 0.0
 ) -> Allocation:
     """The domain result of a core solution; terms in points."""
-    from allocator.solve.cpsat import VERSION, find_conflict_sets
-
     found = Conflicts([], complete=False)
     message = ""
     if core.status is SolveStatus.INFEASIBLE:
+        from allocator.solve.cpsat import find_conflict_sets
+
         found = find_conflict_sets(problem)
         message = describe_conflicts(found.sets, found.complete, found.minimal)
     elif core.status is SolveStatus.UNKNOWN:
@@ -324,7 +337,7 @@ def to_allocation(
         solve_seconds=core.solve_seconds,
         first_solution_seconds=core.first_solution_seconds,
     )
-    info = SolverInfo(name=SOLVER_NAME, version=VERSION, parameters=core.parameters)
+    info = SolverInfo(name=SOLVER_NAME, version=solver_version(), parameters=core.parameters)
     policy = portfolio.policy
     unstaffable = unstaffable_opportunities(portfolio)
     if not core.status.has_solution:

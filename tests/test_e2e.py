@@ -102,6 +102,7 @@ def test_upload_run_poll_result_and_verify(server: Server, database: str) -> Non
         explained = client.get(f"/v1/runs/{run_id}/explain/opportunities/{staffed}")
         assert explained.status_code == 200, explained.text
         assert client.get(f"/v1/runs/{run_id}/explain/conflicts").status_code == 200
+        assert client.get(f"/v1/runs/{run_id}/explain/fairness").status_code == 200
         assert client.get(f"/v1/runs/{run_id}/export.xlsx").status_code == 200
     # The solves and re-solves ran in the worker processes: the server never loaded a solver.
     assert server.process is not None

@@ -560,3 +560,27 @@ def test_baseline_pin_on_optional_demand_keeps_the_rules(name: str) -> None:
         assert report.ok, report.violations
     else:
         assert allocation.status is SolveStatus.UNKNOWN and allocation.assignments == []
+
+
+def test_a_result_names_the_or_tools_version_it_was_solved_with() -> None:
+    import ortools
+
+    assert solve(generate(5, 10, seed=1), FAST).solver.version == ortools.__version__
+
+
+@pytest.mark.slow
+def test_the_status_quo_is_computed_without_loading_a_solver() -> None:
+    """A baseline's allocation (the fairness view's status quo, in the server) needs neither
+    OR-Tools nor HiGHS (it used to load OR-Tools only to name its version)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from allocator.core.generate import generate; "
+        "from allocator.solve.baselines import BASELINES, run_baseline; "
+        "[run_baseline(generate(10, 30, seed=1), name) for name in BASELINES]; "
+        "loaded = [m for m in ('ortools', 'highspy') if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

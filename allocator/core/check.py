@@ -400,6 +400,8 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
         if stated is not None and stated != truth:
             bad(Violation("recorded", f"{name} is {stated!r}; the portfolio's is {truth!r}"))
 
+    if "unstaffable" not in allocation.model_fields_set:
+        return  # A result from before the list existed.
     opportunities = portfolio.opportunity_by_id()
     why_not = _unstaffable_reasons(portfolio)
     listed = Counter(u.opportunity_id for u in allocation.unstaffable)
@@ -423,8 +425,6 @@ def _check_recorded(portfolio: Portfolio, allocation: Allocation, report: CheckR
     for opportunity_id, n in listed.items():
         if n > 1:
             bad(Violation("unstaffable", f"{opportunity_id} is listed {n} times"))
-    if "unstaffable" not in allocation.model_fields_set:
-        return  # A result from before the list existed.
     for o in portfolio.opportunities:
         why = why_not[o.id]
         if why is not None and why.startswith("no ") and o.id not in listed:

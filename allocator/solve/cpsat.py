@@ -21,15 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import ortools
 from ortools.sat.python import cp_model
 
 from allocator.model import SolveStatus
 from allocator.solve.compiled import BoolArray, CompiledProblem
 from allocator.solve.conflicts import Conflicts
 from allocator.solve.formulation import Formulation, formulate
-
-VERSION: str = getattr(ortools, "__version__", "unknown")
 
 DETERMINISTIC_PER_SECOND = 0.4
 """CP-SAT deterministic seconds per wall-clock second on these models (single worker, full

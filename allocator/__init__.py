@@ -15,7 +15,7 @@ the solve entry point and the HTTP app:
               contribution, evidence, history (the generator), plots  (beside explain, whatif)
     solve/    compiled, formulation, cpsat, conflicts, mip (HiGHS), lns, bounds, heuristics,
               incumbent, baselines, gap, job; strategy: solver.py     io/  formats, report
-    core/     rules, check (independent checker), generate
+    core/     rules, check (independent checker), generate, recent (kept answers)
     domain    model.py, errors.py
 """
 

@@ -29,6 +29,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from allocator import __version__
+from allocator.core.recent import Recent
 from allocator.errors import (
     AllocatorError,
     InfeasibleError,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.state.scenarios = what_if
     app.state.explanations = ExplanationService(store, settings)
+    app.state.explained_runs = Recent(explain.CACHED_RUNS)  # A finished run's look-ups.
     routers = (portfolios, runs, explain, scenarios, actuals, reports, audit, health)
     for module in routers:
         app.include_router(module.router)

@@ -10,12 +10,12 @@ the process, since a finished run never changes.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from allocator.core.recent import Recent
 from allocator.explain.explanations import (
     Contrast,
     Fairness,
@@ -60,21 +60,14 @@ class ExplainOutcome(BaseModel):
     fairness: Fairness | None = None
 
 
-_runs: OrderedDict[int, Run] = OrderedDict()
-_lock = threading.Lock()
+_runs: Recent[int, Run] = Recent(CACHED_RUNS)
 
 
 def _run(inputs: ExplainJob) -> Run:
-    with _lock:
-        found = _runs.get(inputs.run_id)
-        if found is not None:
-            _runs.move_to_end(inputs.run_id)
-            return found
-    run = Run.of(inputs.portfolio, inputs.allocation)
-    with _lock:
-        _runs[inputs.run_id] = run
-        while len(_runs) > CACHED_RUNS:
-            _runs.popitem(last=False)
+    run = _runs.get(inputs.run_id)
+    if run is None:
+        run = Run.of(inputs.portfolio, inputs.allocation)
+        _runs.put(inputs.run_id, run)
     return run
 
 

@@ -14,14 +14,13 @@ handler).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from allocator.core.recent import Recent
 from allocator.explain.job import ExplainJob, Question, explain_job
 from allocator.model import Allocation, Portfolio
 from allocator.service.admission import check_active_jobs
@@ -135,26 +134,21 @@ class ExplanationService:
 # ---------------------------------------------------------------------------------------------
 # The explanation kind, for the workers
 
-_runs: OrderedDict[int, tuple[Portfolio, Allocation]] = OrderedDict()
-_lock = threading.Lock()
 CACHED_RUNS = 4
+_runs: Recent[int, tuple[Portfolio, Allocation]] = Recent(CACHED_RUNS)
 
 
 def _run_records(store: JobStore, run_id: int) -> tuple[Portfolio, Allocation]:
     """The run's portfolio snapshot and allocation, read typed once per worker and kept."""
-    with _lock:
-        if run_id in _runs:
-            _runs.move_to_end(run_id)
-            return _runs[run_id]
+    kept = _runs.get(run_id)
+    if kept is not None:
+        return kept
     accepted = RunAccepted.model_validate(store.job_inputs(JobKind.RUN, run_id))
     outcome = store.job_outcome(JobKind.RUN, run_id)
     result = None if outcome is None else RunFinished.model_validate(outcome).result
     if result is None:
         raise ConflictError(f"run {run_id} has no result to explain")
-    with _lock:
-        _runs[run_id] = (accepted.portfolio, result)
-        while len(_runs) > CACHED_RUNS:
-            _runs.popitem(last=False)
+    _runs.put(run_id, (accepted.portfolio, result))
     return accepted.portfolio, result
 
 

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from allocator.core.recent import Recent
 from allocator.service.runs import RunService
 from allocator.service.workspace import WorkspaceService, WorkspaceStore
 from allocator.web.pages import (
@@ -55,6 +56,7 @@ def mount(app: FastAPI, store: WorkspaceStore) -> None:
     """Add the pages, static files and page error handlers to the API's app."""
     service: RunService = app.state.service
     app.state.workspace = WorkspaceService(store, service)
+    app.state.contrasts = Recent(contrast.KEEP)  # By (run, a, b): `contrast.contrast_page`.
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     templates.env.globals["progress_curve"] = progress_curve  # run_progress.html draws it.
     for module in (

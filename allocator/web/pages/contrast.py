@@ -7,14 +7,13 @@ run and pair (a finished run's records never change), after the run's team is ch
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from allocator.core.recent import Recent
 from allocator.errors import AllocatorError, NotFoundError
 from allocator.explain.explanations import Contrast, contrast
 from allocator.explain.job import Question
@@ -47,14 +46,15 @@ async def contrast_page(
                 problems[name] = f"no opportunity {value!r} in run {run_id}"
         if not problems and a == b:
             problems["b"] = f"choose another opportunity than {a!r}"
+        kept: Recent[tuple[int, str, str], Contrast] = request.app.state.contrasts
         if not problems:
-            found = _kept(request, run_id, a, b)
+            found = kept.get((run_id, a, b))
         if not problems and found is None:
             if {a, b} <= run.staffed:  # Both staffed: no price, no solve.
                 found = await run_in_threadpool(contrast, run, a, b)
             else:
                 found = await run_in_threadpool(_asked, request, session, run_id, a, b)
-            _keep(request, run_id, a, b, found)
+            kept.put((run_id, a, b), found)
     except NotFoundError as error:  # No such run, or another team's.
         return render(request, "error.html", session, 404, title="Not found", message=str(error))
     except AllocatorError as error:
@@ -69,40 +69,6 @@ async def contrast_page(
 
 KEEP = 64
 """Contrasts kept per app: a finished run's records never change, so neither does its answer."""
-
-
-class _Kept:
-    """The contrasts answered in this app, by (run, a, b), the most recent last."""
-
-    def __init__(self) -> None:
-        self.found: OrderedDict[tuple[int, str, str], Contrast] = OrderedDict()
-        self.lock = threading.Lock()
-
-
-def _store(request: Request) -> _Kept:
-    kept = getattr(request.app.state, "contrasts", None)
-    if kept is None:
-        kept = request.app.state.contrasts = _Kept()
-    assert isinstance(kept, _Kept)
-    return kept
-
-
-def _kept(request: Request, run_id: int, a: str, b: str) -> Contrast | None:
-    """The contrast answered before for this run and pair (after the run's team was checked)."""
-    kept = _store(request)
-    with kept.lock:
-        found = kept.found.get((run_id, a, b))
-        if found is not None:
-            kept.found.move_to_end((run_id, a, b))
-        return found
-
-
-def _keep(request: Request, run_id: int, a: str, b: str, found: Contrast) -> None:
-    kept = _store(request)
-    with kept.lock:
-        kept.found[run_id, a, b] = found
-        while len(kept.found) > KEEP:
-            kept.found.popitem(last=False)
 
 
 def _asked(request: Request, session: Session, run_id: int, a: str, b: str) -> Contrast:

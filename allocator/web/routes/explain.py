@@ -12,13 +12,12 @@ solver runs in the server. Each re-solve is capped by the server's maximum time 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from allocator.core.recent import Recent
 from allocator.explain.explanations import (
     Contrast,
     EngineerExplanation,
@@ -63,19 +62,12 @@ class ConflictsOut(BaseModel):
 
 def _run(request: Request, service: RunService, run_id: int) -> Run:
     """The run's explanation look-ups, built once and kept for the most recent runs."""
-    state = request.app.state
-    lock: threading.Lock = getattr(state, "explain_lock", None) or _init(state)
-    with lock:
-        cache: OrderedDict[int, Run] = state.explain_cache
-        if run_id in cache:
-            cache.move_to_end(run_id)
-            return cache[run_id]
-    _, allocation = service.result(run_id)
-    run = Run.of(service.accepted(run_id).portfolio, allocation)
-    with lock:
-        cache[run_id] = run
-        while len(cache) > CACHED_RUNS:
-            cache.popitem(last=False)
+    kept: Recent[int, Run] = request.app.state.explained_runs
+    run = kept.get(run_id)
+    if run is None:
+        _, allocation = service.result(run_id)
+        run = Run.of(service.accepted(run_id).portfolio, allocation)
+        kept.put(run_id, run)
     return run
 
 
@@ -89,13 +81,6 @@ ExplanationsDep = Annotated[ExplanationService, Depends(get_explanations)]
 
 def _asked(run_id: int, principal: Principal, **question: Any) -> ExplanationAsked:
     return ExplanationAsked(run_id=run_id, asked_by=principal.name, question=Question(**question))
-
-
-def _init(state: object) -> threading.Lock:
-    lock = threading.Lock()
-    state.explain_cache = OrderedDict()  # type: ignore[attr-defined]
-    state.explain_lock = lock  # type: ignore[attr-defined]
-    return lock
 
 
 def _seconds(service: RunService, seconds: float) -> float:
